@@ -1,0 +1,9 @@
+"""`python -m collector` is the `smsretarget` command."""
+
+from __future__ import annotations
+
+import sys
+
+from collector.cli import main
+
+sys.exit(main())

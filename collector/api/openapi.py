@@ -1,0 +1,143 @@
+"""`GET /api/v1/openapi.json`: the admin API described for clients and schema-driven tests.
+
+Written by hand from the resource list: the API is small and its field names are the contract,
+so a generator that guesses them from code would describe less, not more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+SITE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "readOnly": True},
+        "name": {"type": "string"},
+        "origins": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        "country": {"type": "string", "default": "US"},
+        "timezone": {"type": "string"},
+        "allowed_countries": {"type": "array", "items": {"type": "string"}},
+        "sender": {"type": ["string", "null"]},
+        "attribution_click_seconds": {"type": "integer", "default": 432000},
+        "attribution_delivery_seconds": {"type": "integer", "default": 43200},
+        "send_window": {
+            "type": "object",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+        },
+        "daily_cap": {"type": "integer", "default": 1},
+        "double_opt_in": {"type": "boolean"},
+        "help_text": {"type": "string"},
+        "pricing_paths": {"type": "array", "items": {"type": "string"}},
+        "key": {"type": "string", "readOnly": True},
+        "secret": {"type": "string", "readOnly": True},
+    },
+}
+
+EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "site_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "visitor_id": {"type": ["string", "null"]},
+        "session_id": {"type": ["string", "null"]},
+        "contact_id": {"type": ["integer", "null"]},
+        "url": {"type": ["string", "null"]},
+        "title": {"type": ["string", "null"]},
+        "props": {"type": "object"},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+
+PAGE_PARAMS = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+    },
+]
+ID_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        status: {"description": "ok", "content": {"application/json": {"schema": schema}}},
+        "4XX": {"description": "error", "content": {"application/json": {"schema": _ref("Error")}}},
+    }
+    return responses
+
+
+def _listing(item: str, filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    page = {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "page": {"type": "integer"},
+            "total": {"type": "integer"},
+        },
+    }
+    return {"parameters": PAGE_PARAMS + (filters or []), "responses": _answer(page)}
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+
+
+def document() -> dict[str, Any]:
+    body = {"content": {"application/json": {"schema": _ref("Site")}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sms-retarget admin API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR, "Site": SITE, "Event": EVENT},
+        },
+        "paths": {
+            "/sites": {
+                "get": _listing("Site"),
+                "post": {"requestBody": body, "responses": _answer(_ref("Site"), "201")},
+            },
+            "/sites/{id}": {
+                "parameters": ID_PARAM,
+                "get": {"responses": _answer(_ref("Site"))},
+                "patch": {"requestBody": body, "responses": _answer(_ref("Site"))},
+                "delete": {"responses": {"204": {"description": "deleted"}}},
+            },
+            "/events": {
+                "get": _listing("Event", _query("site_id", "name", "visitor_id", "contact_id"))
+            },
+            "/events/{id}": {"parameters": ID_PARAM, "get": {"responses": _answer(_ref("Event"))}},
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(document())
+
+
+routes = [Route("/openapi.json", openapi, methods=["GET"])]

@@ -1,0 +1,94 @@
+"""`create_app(settings)`: the route table, middleware and lifespan of the whole service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from collector import api, demo
+from collector.db import Database
+from collector.errors import EXCEPTION_HANDLERS
+from collector.ingest import ingest, preflight
+from collector.instance import instance_key
+from collector.metrics import Metrics, MetricsMiddleware
+from collector.ratelimit import RateLimiter
+from collector.retention import run_retention
+from collector.services import Services
+from collector.settings import Settings
+from collector.sites import SiteCache
+from collector.snippet import SnippetFile
+from collector.writer import EventWriter
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    services: Services = request.state.services
+    try:
+        await services.db.fetchone("select 1")
+    except Exception as exc:
+        return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services: Services = request.state.services
+    return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlette:
+    """The whole service; `demo_site_key` also serves the demo shop at `/demo/` for that site."""
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = await Database.open(settings.db)
+        writer = EventWriter(db, settings.write_queue_limit, metrics.events_dropped)
+        services = Services(
+            settings=settings,
+            db=db,
+            metrics=metrics,
+            sites=SiteCache(db),
+            writer=writer,
+            ip_limiter=RateLimiter(settings.rate_limit_ip),
+            site_limiter=RateLimiter(settings.rate_limit_site),
+            secret_key=settings.secret_key or await instance_key(db, "secret_key"),
+        )
+        metrics.gauges["smsr_write_queue_events"] = lambda: writer.pending_rows
+        await services.sites.refresh(force=True)
+        writer.start()
+        background = [
+            asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention")
+        ]
+        try:
+            yield {"services": services}
+        finally:
+            # uvicorn has finished the in-flight requests by now; commit what they queued.
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await writer.stop()
+            await db.close()
+
+    routes = [
+        Route("/s.js", SnippetFile().respond, methods=["GET", "HEAD"]),
+        Route("/e", ingest, methods=["POST"]),
+        Route("/e", preflight, methods=["OPTIONS"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/api/v1", routes=api.routes()),
+    ]
+    if demo_site_key is not None:
+        routes.append(Mount("/demo", routes=demo.routes(demo_site_key)))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.settings = settings
+    return app
