@@ -26,8 +26,10 @@ class SettingsError(ValueError):
 
 
 def _setting(env: str, default: Any, help: str, default_doc: str | None = None) -> Any:
-    doc = default_doc if default_doc is not None else ("unset" if default is None else str(default))
-    return field(default=default, metadata={"env": env, "help": help, "default_doc": doc})
+    if default_doc is None:
+        literal = str(default).lower() if isinstance(default, bool) else default
+        default_doc = "unset" if default is None else f"`{literal}`"
+    return field(default=default, metadata={"env": env, "help": help, "default_doc": default_doc})
 
 
 SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
@@ -106,12 +108,12 @@ class Settings:
     rate_limit_ip: int = _setting(
         "SMSR_RATE_LIMIT_IP",
         600,
-        "events per minute accepted from one IP address (429 above; bursts up to this many)",
+        "events per minute accepted from one IP address (429 above; bursts up to this many; 0: no limit)",
     )
     rate_limit_site: int = _setting(
         "SMSR_RATE_LIMIT_SITE",
         60000,
-        "events per minute accepted for one site (429 above; bursts up to this many)",
+        "events per minute accepted for one site (429 above; bursts up to this many; 0: no limit)",
     )
     write_queue_limit: int = _setting(
         "SMSR_WRITE_QUEUE_LIMIT",

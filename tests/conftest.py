@@ -18,6 +18,8 @@ from starlette.testclient import TestClient
 from collector.app import create_app
 from collector.settings import Settings
 
+pytest_plugins = ["fakes.fixtures"]
+
 ADMIN_TOKEN = "test-admin-token"
 ORIGIN = "https://shop.example.com"
 DESKTOP_UA = (
