@@ -1,0 +1,3 @@
+"""Fixtures for the fakes of external services (filled in by the Vonage work)."""
+
+from __future__ import annotations
