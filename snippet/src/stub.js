@@ -1,0 +1,1 @@
+window.smsr=window.smsr||function(){(smsr.q=smsr.q||[]).push(arguments)}
