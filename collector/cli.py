@@ -115,6 +115,9 @@ def serve(settings: Settings, host: str, port: int, demo_site_key: str | None = 
     from collector.app import create_app
 
     sock = bind_socket(host, port)
+    print(
+        f"smsretarget: serving on {settings.public_url} (database {settings.db})", file=sys.stderr
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -142,11 +145,7 @@ def public(settings: Settings, host: str, port: int) -> Settings:
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> None:
     open_database_file(settings.db)
-    settings = public(settings, args.host, args.port)
-    print(
-        f"smsretarget: serving on {settings.public_url} (database {settings.db})", file=sys.stderr
-    )
-    serve(settings, args.host, args.port)
+    serve(public(settings, args.host, args.port), args.host, args.port)
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> None:

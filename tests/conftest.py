@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
 import pytest
 from starlette.testclient import TestClient
 
 from collector.app import create_app
 from collector.settings import Settings
 
-pytest_plugins = ["fakes.fixtures"]
+from support import ADMIN_TOKEN, DESKTOP_UA, ORIGIN, LiveServer, free_port
 
-ADMIN_TOKEN = "test-admin-token"
-ORIGIN = "https://shop.example.com"
-DESKTOP_UA = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
+pytest_plugins = ["fakes.fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -64,75 +53,6 @@ def site(client: TestClient, admin: dict[str, str]) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    """`smsretarget serve` in its own process, as a user runs it."""
-
-    url: str
-    db: Path
-    port: int
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "collector",
-                "serve",
-                "--port",
-                str(self.port),
-                "--db",
-                str(self.db),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return
-            except httpx2.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "collector", *args, "--db", str(self.db)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
 
 
 @pytest.fixture
