@@ -153,3 +153,45 @@ def test_serve_stops_cleanly_on_sigterm(live_server) -> None:
     assert live_server.process.returncode in (0, -15)
     assert "Application shutdown complete" in live_server.stderr
     assert "Traceback" not in live_server.stderr
+
+
+def test_demo_runs_the_shop_on_built_in_defaults(tmp_path: Path) -> None:
+    import re
+    import time
+
+    import httpx2
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSR_", "VONAGE_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collector", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                page = httpx2.get(f"{base}/demo/", timeout=0.5)
+                break
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+        assert page.status_code == 200
+        assert f'src="{base}/s.js"' in page.text
+        assert (
+            tmp_path / "smsretarget.db"
+        ).is_file()  # the default database, in the working directory
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    token = re.search(r"Authorization: Bearer (\S+)'", stderr)
+    assert token, stderr
+    assert f"{base}/demo/" in stderr
+    conn = sqlite3.connect(tmp_path / "smsretarget.db")
+    assert conn.execute("select name, origins from sites").fetchall() == [
+        ("Demo shop", f'["{base}"]')
+    ]
