@@ -93,10 +93,11 @@ def check_send_window(value: Any) -> tuple[str, str]:
         or not HHMM.match(value["start"])
         or not HHMM.match(value["end"])
         or value["start"] == "24:00"
+        or value["start"] == value["end"]
     ):
         raise BadRequest(
             f'send_window {value!r} must be {{"start": "HH:MM", "end": "HH:MM"}} '
-            '(end may be "24:00")',
+            'with start != end (end may be "24:00"; "00:00"-"24:00" means always)',
             field="send_window",
         )
     return value["start"], value["end"]
