@@ -1,6 +1,6 @@
 // Batching and transport to POST {api}/e (docs/wire-format.md), retries, the stored backlog.
 import { N, K, E, J, T, rid, L, d } from './config.js'
-import { ls, ok, blocked, V, S, keep, get, put } from './consent.js'
+import { ls, ok, blocked, V, S, keep, get } from './consent.js'
 
 var Q = T(J.parse, get(ls, 'smsr_q')) || [] // events to send, first those a past page could not
 var H = [] // events held until smsr('consent', true)
@@ -8,8 +8,8 @@ var tm // the batch or retry timer
 var W = 0 // no sending before this time (Retry-After or backoff)
 var B = 1 // backoff, seconds
 
-// Unsent events outlive the page, bounded. Nothing is written until a send has been tried.
-var save = () => put(ls, 'smsr_q', J.stringify(Q.slice(0, 200)))
+// Unsent events outlive the page, bounded; the key goes once all is sent.
+var save = () => T(() => (Q[0] ? ls.setItem('smsr_q', J.stringify(Q.slice(0, 200))) : ls.removeItem('smsr_q')))
 
 // Network error, 429 or 503: put the events back and wait. Any other answer means sent, or
 // refused for good.
