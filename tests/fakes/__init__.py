@@ -1,0 +1,1 @@
+"""Stand-ins for external services, served for real (HTTP over sockets), never mocks."""
