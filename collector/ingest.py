@@ -26,7 +26,6 @@ from collector.errors import (
     error_response,
 )
 from collector.events import event_rows, parse_beacon
-from collector.optins import record_web_optins, screen_optins
 from collector.services import Services
 from collector.writer import WriterOverloaded
 
@@ -116,7 +115,6 @@ async def _accept(request: Request, services: Services, origin: str | None) -> b
         metrics.events_dropped["rate_limited"] += count
         raise TooManyRequests("too many events; retry later", retry_after=int(wait))
     rows = event_rows(beacon, site, int(time.time() * 1000))
-    optins = screen_optins(services, beacon, site, ip)  # [] unless the beacon has opt-ins
     try:
         await services.writer.write(rows)
     except WriterOverloaded:
@@ -124,8 +122,6 @@ async def _accept(request: Request, services: Services, origin: str | None) -> b
         raise ServiceUnavailable("busy; retry later", retry_after=1) from None
     for row in rows:
         metrics.events_accepted[row[2]] += 1
-    if optins:
-        await record_web_optins(services, site, optins, ip, request.headers.get("user-agent"))
     return True
 
 
