@@ -423,3 +423,18 @@ def test_429_is_retried_after_retry_after_and_400_is_dropped(
     site.wait_for("purchase")
     assert [e["props"]["order_id"] for e in site.events("purchase")] == ["P2"]
     assert json.loads(wire.raw[-1])["e"][-1]["p"]["order_id"] == "P2"
+
+
+def test_a_page_restored_from_the_back_forward_cache_is_a_page_view(
+    page: Page, site: Site, site_server: SiteServer, wire: Wire
+) -> None:
+    page.goto(site_server.page(site.key))
+    wire.wait_for("page_view")
+    # Playwright's Chromium keeps no back/forward cache, so the restore is simulated by its event.
+    page.evaluate(
+        "() => { dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}));"
+        "        dispatchEvent(new PageTransitionEvent('pageshow', {persisted: false})) }"
+    )
+    first, again = wire.wait_for("page_view", 2)
+    assert again["u"] == first["u"] and again["i"] != first["i"] and "r" not in again
+    site.wait_for("page_view", count=2)
