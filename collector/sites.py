@@ -6,6 +6,7 @@ The cache reloads at most once a second when asked, so a site added or changed b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import sqlite3
@@ -219,15 +220,22 @@ class SiteCache:
         self.by_key: dict[str, Site] = {}
         self.all_origins: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
 
     async def refresh(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < CACHE_SECONDS:
+        if not force and self._fresh():
             return
-        self._loaded_at = time.monotonic()
-        rows = await self.db.fetchall("select * from sites")
-        sites = [Site.from_row(r) for r in rows]
-        self.by_key = {s.key: s for s in sites}
-        self.all_origins = frozenset(o for s in sites for o in s.origins)
+        async with self._lock:  # concurrent callers wait for the one reload, not use old data
+            if not force and self._fresh():
+                return
+            rows = await self.db.fetchall("select * from sites")
+            sites = [Site.from_row(r) for r in rows]
+            self.by_key = {s.key: s for s in sites}
+            self.all_origins = frozenset(o for s in sites for o in s.origins)
+            self._loaded_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._loaded_at < CACHE_SECONDS
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
