@@ -13,14 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from collector import api, demo
+from collector import api, demo, inbound, redirect
+from collector.consent import run_expiry
 from collector.db import Database
 from collector.errors import EXCEPTION_HANDLERS
 from collector.ingest import ingest, preflight
 from collector.instance import instance_key
 from collector.metrics import Metrics, MetricsMiddleware
+from collector.optin_guard import OptinGuard
 from collector.ratelimit import RateLimiter
 from collector.retention import run_retention
+from collector.sending import Outbox, make_sender
 from collector.services import Services
 from collector.settings import Settings
 from collector.sites import SiteCache
@@ -52,6 +55,7 @@ def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = await Database.open(settings.db)
         writer = EventWriter(db, settings.write_queue_limit, metrics.events_dropped)
+        suppression_key = await instance_key(db, "suppression_key")
         services = Services(
             settings=settings,
             db=db,
@@ -61,12 +65,17 @@ def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlett
             ip_limiter=RateLimiter(settings.rate_limit_ip),
             site_limiter=RateLimiter(settings.rate_limit_site),
             secret_key=settings.secret_key or await instance_key(db, "secret_key"),
+            suppression_key=suppression_key,
+            optin_guard=OptinGuard(settings.optin_limit_ip, settings.optin_limit_site),
+            outbox=Outbox(db, make_sender(settings), settings, suppression_key),
         )
         metrics.gauges["smsr_write_queue_events"] = lambda: writer.pending_rows
         await services.sites.refresh(force=True)
         writer.start()
+        services.outbox.start()
         background = [
-            asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention")
+            asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention"),
+            asyncio.create_task(run_expiry(db, settings.optin_expiry_hours), name="optin-expiry"),
         ]
         try:
             yield {"services": services}
@@ -76,15 +85,19 @@ def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlett
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await writer.stop()
+            await services.outbox.stop()
+            await services.outbox.sender.close()
             await db.close()
 
     routes = [
         Route("/s.js", SnippetFile().respond, methods=["GET", "HEAD"]),
         Route("/e", ingest, methods=["POST"]),
         Route("/e", preflight, methods=["OPTIONS"]),
+        Route("/r/{code}", redirect.follow, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/api/v1", routes=api.routes()),
+        *inbound.routes,
     ]
     if demo_site_key is not None:
         routes.append(Mount("/demo", routes=demo.routes(demo_site_key)))

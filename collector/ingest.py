@@ -26,6 +26,8 @@ from collector.errors import (
     error_response,
 )
 from collector.events import event_rows, parse_beacon
+from collector.links import click_tokens, tie_click_tokens
+from collector.optins import record_web_optins, screen_optins
 from collector.services import Services
 from collector.writer import WriterOverloaded
 
@@ -115,6 +117,7 @@ async def _accept(request: Request, services: Services, origin: str | None) -> b
         metrics.events_dropped["rate_limited"] += count
         raise TooManyRequests("too many events; retry later", retry_after=int(wait))
     rows = event_rows(beacon, site, int(time.time() * 1000))
+    optins = screen_optins(services, beacon, site, ip)  # [] unless the beacon has opt-ins
     try:
         await services.writer.write(rows)
     except WriterOverloaded:
@@ -122,6 +125,11 @@ async def _accept(request: Request, services: Services, origin: str | None) -> b
         raise ServiceUnavailable("busy; retry later", retry_after=1) from None
     for row in rows:
         metrics.events_accepted[row[2]] += 1
+    if optins:
+        await record_web_optins(services, site, optins, ip, request.headers.get("user-agent"))
+    tokens = click_tokens(beacon.events)
+    if tokens:  # a landing page view from a tracked link: tie the browser to the contact
+        await tie_click_tokens(services.db, site.id, beacon.visitor_id, tokens)
     return True
 
 

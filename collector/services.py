@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from collector.db import Database
 from collector.metrics import Metrics
+from collector.optin_guard import OptinGuard
 from collector.ratelimit import RateLimiter
+from collector.sending import Outbox
 from collector.settings import Settings
 from collector.sites import SiteCache
 from collector.writer import EventWriter
@@ -22,3 +24,7 @@ class Services:
     ip_limiter: RateLimiter
     site_limiter: RateLimiter
     secret_key: str
+    # consent (issue 3)
+    suppression_key: str
+    optin_guard: OptinGuard
+    outbox: Outbox

@@ -99,6 +99,22 @@ class Settings:
         72,
         "a web opt-in not confirmed with YES within this many hours expires",
     )
+    optin_limit_ip: int = _setting(
+        "SMSR_OPTIN_LIMIT_IP",
+        10,
+        "web opt-ins per hour accepted from one IP address (429 above; 0: no limit)",
+    )
+    optin_limit_site: int = _setting(
+        "SMSR_OPTIN_LIMIT_SITE",
+        300,
+        "web opt-ins per hour accepted for one site (429 above; 0: no limit)",
+    )
+    confirmations_per_hour: int = _setting(
+        "SMSR_CONFIRMATIONS_PER_HOUR",
+        100,
+        "double opt-in confirmation texts per hour, all sites together; opt-ins above it stay "
+        "pending without a text (0: no limit)",
+    )
     max_body_bytes: int = _setting(
         "SMSR_MAX_BODY_BYTES", 65536, "largest beacon body `POST /e` accepts (413 above)"
     )

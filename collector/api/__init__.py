@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from collector.api import events, openapi, sites
+from collector.api import (
+    automations,
+    contacts,
+    events,
+    messages,
+    metrics,
+    openapi,
+    sites,
+    templates,
+)
 
 
 def routes() -> list[BaseRoute]:
-    return [*openapi.routes, *sites.routes, *events.routes]
+    return [
+        *openapi.routes,
+        *sites.routes,
+        *events.routes,
+        *contacts.routes,
+        *messages.routes,
+        *templates.routes,
+        *automations.routes,
+        *metrics.routes,
+    ]
