@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import ssl
 import threading
@@ -43,7 +44,7 @@ from collector.sms_encoding import analyze
 log = logging.getLogger(__name__)
 
 DEFAULT_REST_HOST = "rest.nexmo.com"
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # used with fullmatch
 MAX_CLIENT_REF = 40  # Vonage's documented limit (the SDK allows 100)
 MAX_CALLBACK = 100  # the SDK's limit for `callback`
 THROTTLE_WAIT = 1.0  # seconds; Vonage's default rate is 30 requests/s per key
@@ -172,9 +173,9 @@ class VonageSender:
         self, *, to: str, sender: str | None, text: str, client_ref: str, callback_url: str | None
     ) -> SmsMessage:
         """Build and check the request on the event loop, so bad input never costs a thread."""
-        if not E164.match(to):
+        if not E164.fullmatch(to):
             raise SendError(
-                "permanent", "invalid_number", f"{to!r} is not E.164", invalid_number=True
+                "permanent", "invalid_number", "not an E.164 number", invalid_number=True
             )
         from_ = (sender or self._default_sender or "").strip()
         if not from_:
@@ -381,17 +382,19 @@ def _decimal(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+    """Seconds from a numeric `Retry-After`, kept within an hour; None when absent or a date."""
     try:
-        return max(0.0, float(value))
+        seconds = float(response.headers.get("Retry-After", ""))
     except ValueError:
         return None
+    return min(max(seconds, 0.0), 3600.0) if math.isfinite(seconds) else None
 
 
 def _keep_sdk_debug_quiet() -> None:

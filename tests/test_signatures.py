@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from urllib.parse import parse_qsl
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from collector.signatures import METHODS, sign_params, signature, signing_string, verify_webhook
+
+from fakes.vonage_server import SENDER, deliver, delivery_receipt, inbound_message, signed
 
 SECRET = "s3cr3t-signing-key"
 NOW = 1796400000.0  # 2026-12-04 16:00:00 UTC
@@ -157,3 +166,52 @@ def test_unknown_method_is_a_configuration_error() -> None:
         verify_webhook({"sig": "00", "timestamp": "1"}, SECRET, "sha384", now=NOW)
     with pytest.raises(ValueError):
         sign_params({}, SECRET, "none", NOW)
+
+
+def _echo_app() -> Starlette:
+    """A receiving end that merges query string and body the way a webhook handler would."""
+
+    async def hook(request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        body = await request.body()
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params.update(json.loads(body))
+        elif body:
+            params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        return JSONResponse(params)
+
+    return Starlette(routes=[Route("/hook", hook, methods=["GET", "POST"])])
+
+
+@pytest.mark.parametrize("how", ["form", "json", "get"])
+@pytest.mark.parametrize("method", METHODS)
+def test_webhooks_the_fake_delivers_verify_on_arrival(how: str, method: str) -> None:
+    """The fake's receipts and inbound texts survive the trip and verify where they land."""
+    receipt = delivery_receipt(
+        message_id="0A0000000000002A", msisdn="+447400123456", client_ref="msg-7", now=NOW
+    )
+    inbound = inbound_message(msisdn="447400123456", to=SENDER, text="STOP now & = ok", now=NOW)
+    with TestClient(_echo_app()) as client:
+        for params in (receipt, inbound):
+            sent = signed(params, SECRET, method, now=NOW)
+            arrived = deliver("/hook", sent, how=how, client=client).json()
+
+            assert arrived == sent
+            assert verify_webhook(arrived, SECRET, method, now=NOW + 60)
+
+
+def test_unsigned_webhooks_carry_vonage_fields_and_fail_verification() -> None:
+    receipt = delivery_receipt(message_id="0A01", msisdn="447400123456", status="failed", now=NOW)
+    inbound = inbound_message(msisdn="447400123456", to="447700123456", text="help me", now=NOW)
+
+    assert receipt["scts"] == "2612041600"
+    assert receipt["message-timestamp"] == "2026-12-04 16:00:00"
+    assert (receipt["status"], receipt["err-code"], receipt["msisdn"]) == (
+        "failed",
+        "0",
+        "447400123456",
+    )
+    assert (inbound["keyword"], inbound["type"]) == ("HELP", "text")
+    for params in (receipt, inbound):
+        assert not {"sig", "timestamp", "nonce"} & set(params)
+        assert not verify_webhook(params, SECRET, "md5hash", now=NOW)

@@ -108,6 +108,20 @@ async def test_long_text_reports_every_part_and_their_total_price(
 
 
 @pytest.mark.asyncio
+async def test_the_fake_makes_one_receipt_per_accepted_part(
+    vonage_sender: VonageSender, fake_vonage: FakeVonage
+) -> None:
+    result = await send(vonage_sender, "z" * 200)
+
+    receipts = fake_vonage.receipts(status="delivered")
+
+    assert tuple(r["messageId"] for r in receipts) == result.message_ids
+    assert {(r["msisdn"], r["to"], r["client-ref"]) for r in receipts} == {
+        ("447400123456", SENDER, "msg-42")
+    }
+
+
+@pytest.mark.asyncio
 async def test_currency_is_the_one_configured(vonage_settings: Settings, fake_vonage) -> None:
     sender = VonageSender(vonage_settings, timeout=2, currency="EUR")
     try:
@@ -349,6 +363,7 @@ async def test_concurrent_sends_each_get_their_own_answer(
     [
         ({"to": "447400123456"}, "permanent", "invalid_number"),
         ({"to": "+0123"}, "permanent", "invalid_number"),
+        ({"to": "+447400123456\n"}, "permanent", "invalid_number"),
         ({"text": ""}, "permanent", "empty_text"),
         ({"client_ref": "r" * 41}, "permanent", "invalid_request"),
         ({"callback_url": "https://example.com/" + "c" * 100}, "account", "callback_too_long"),
