@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,8 +21,10 @@ from collector.ingest import ingest, preflight
 from collector.instance import instance_key
 from collector.metrics import Metrics, MetricsMiddleware
 from collector.optin_guard import OptinGuard
+from collector.planner import Planner
 from collector.ratelimit import RateLimiter
 from collector.retention import run_retention
+from collector.scheduler import Scheduler
 from collector.sending import Outbox, make_sender
 from collector.services import Services
 from collector.settings import Settings
@@ -47,8 +49,16 @@ async def metrics_endpoint(request: Request) -> Response:
     return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlette:
-    """The whole service; `demo_site_key` also serves the demo shop at `/demo/` for that site."""
+def create_app(
+    settings: Settings,
+    demo_site_key: str | None = None,
+    clock: Callable[[], int] | None = None,
+) -> Starlette:
+    """The whole service; `demo_site_key` also serves the demo shop at `/demo/` for that site.
+
+    `clock` (milliseconds since the epoch) replaces the wall clock of the automations, so tests
+    can move time instead of sleeping.
+    """
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -69,11 +79,18 @@ def create_app(settings: Settings, demo_site_key: str | None = None) -> Starlett
             optin_guard=OptinGuard(settings.optin_limit_ip, settings.optin_limit_site),
             outbox=Outbox(db, make_sender(settings), settings, suppression_key),
         )
+        scheduler = Scheduler(
+            db, services.outbox, suppression_key, settings.public_url, clock=clock
+        )
+        planner = Planner(db, on_change=scheduler.kick, clock=clock)
+        services.planner, services.scheduler = planner, scheduler
         metrics.gauges["smsr_write_queue_events"] = lambda: writer.pending_rows
         await services.sites.refresh(force=True)
         writer.start()
         services.outbox.start()
         background = [
+            asyncio.create_task(planner.run(), name="planner"),
+            asyncio.create_task(scheduler.run(), name="scheduler"),
             asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention"),
             asyncio.create_task(run_expiry(db, settings.optin_expiry_hours), name="optin-expiry"),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from collector.db import Database
 from collector.metrics import Metrics
@@ -12,6 +13,10 @@ from collector.sending import Outbox
 from collector.settings import Settings
 from collector.sites import SiteCache
 from collector.writer import EventWriter
+
+if TYPE_CHECKING:  # the automations import services' users; avoid the cycle
+    from collector.planner import Planner
+    from collector.scheduler import Scheduler
 
 
 @dataclass
@@ -28,3 +33,6 @@ class Services:
     suppression_key: str
     optin_guard: OptinGuard
     outbox: Outbox
+    # automations (issue 4); set once the lifespan has built them
+    planner: Planner | None = None
+    scheduler: Scheduler | None = None
