@@ -67,6 +67,82 @@ EVENT = {
     },
 }
 
+TEMPLATE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "readOnly": True},
+        "site_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "body": {"type": "string", "description": "Jinja2 (sandboxed), checked on save"},
+        "sample": {"type": ["string", "null"], "readOnly": True},
+        "encoding": {"enum": ["GSM-7", "UCS-2", None], "readOnly": True},
+        "characters": {"type": ["integer", "null"], "readOnly": True},
+        "segments": {"type": ["integer", "null"], "readOnly": True},
+        "warnings": {"type": "array", "items": {"type": "string"}, "readOnly": True},
+    },
+}
+
+PREVIEW_REQUEST = {
+    "type": "object",
+    "required": ["body"],
+    "properties": {"body": {"type": "string"}, "site_id": {"type": "integer"}},
+}
+
+PREVIEW = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "encoding": {"enum": ["GSM-7", "UCS-2"]},
+        "characters": {"type": "integer"},
+        "segments": {"type": "integer"},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "opt_out_added": {"type": "boolean"},
+    },
+}
+
+AUTOMATION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "readOnly": True},
+        "site_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "trigger": {
+            "type": "string",
+            "description": "cart_abandoned, form_abandoned, pricing_viewed or an event name",
+        },
+        "path_pattern": {"type": ["string", "null"], "description": "glob on the path, /..."},
+        "min_cart_value": {"type": ["number", "null"], "minimum": 0},
+        "delay_seconds": {"type": "integer", "default": 900, "maximum": 2592000},
+        "goals": {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "description": "event names, cart_emptied, same_form_submit; null: the defaults",
+        },
+        "effective_goals": {"type": "array", "items": {"type": "string"}, "readOnly": True},
+        "template_id": {"type": "integer"},
+        "active": {"type": "boolean", "default": True},
+        "max_age_seconds": {
+            "type": "integer",
+            "default": 172800,
+            "description": "> delay_seconds; at most 172800 for built-in triggers",
+        },
+    },
+}
+
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+METRICS = {
+    "type": "object",
+    "properties": {
+        **{
+            name: {"type": "integer"}
+            for name in ("triggered", "sent", "delivered", "clicked", "replied", "converted")
+        },
+        "revenue": {"type": "object", "additionalProperties": {"type": "number"}},
+        "skipped": COUNTS,
+        "cancelled": COUNTS,
+    },
+}
+
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {
@@ -106,6 +182,23 @@ def _query(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
 
 
+def _resource(name: str, schema: str) -> dict[str, Any]:
+    """List, create, read, update and delete of one resource, with `?site_id=` on the list."""
+    body = {"content": {"application/json": {"schema": _ref(schema)}}}
+    return {
+        f"/{name}": {
+            "get": _listing(schema, _query("site_id")),
+            "post": {"requestBody": body, "responses": _answer(_ref(schema), "201")},
+        },
+        f"/{name}/{{id}}": {
+            "parameters": ID_PARAM,
+            "get": {"responses": _answer(_ref(schema))},
+            "patch": {"requestBody": body, "responses": _answer(_ref(schema))},
+            "delete": {"responses": {"204": {"description": "deleted"}}},
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     body = {"content": {"application/json": {"schema": _ref("Site")}}}
     return {
@@ -115,7 +208,14 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "Site": SITE, "Event": EVENT},
+            "schemas": {
+                "Error": ERROR,
+                "Site": SITE,
+                "Event": EVENT,
+                "Template": TEMPLATE,
+                "Automation": AUTOMATION,
+                "Metrics": METRICS,
+            },
         },
         "paths": {
             "/sites": {
@@ -132,6 +232,20 @@ def document() -> dict[str, Any]:
                 "get": _listing("Event", _query("site_id", "name", "visitor_id", "contact_id"))
             },
             "/events/{id}": {"parameters": ID_PARAM, "get": {"responses": _answer(_ref("Event"))}},
+            **_resource("templates", "Template"),
+            "/templates/preview": {
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": PREVIEW_REQUEST}}},
+                    "responses": _answer(PREVIEW),
+                }
+            },
+            **_resource("automations", "Automation"),
+            "/metrics": {
+                "get": {
+                    "parameters": _query("site_id", "automation_id", "since"),
+                    "responses": _answer(_ref("Metrics")),
+                }
+            },
         },
     }
 
