@@ -1,5 +1,5 @@
 """Browser fixtures: the real collector in its own process, a test site on another port, and
-Debian's Chromium driven by Playwright (one browser for the whole session).
+Debian's Chromium driven by Playwright (one browser per test module).
 
 Each test gets its own site (so its events are its own) and a fresh browser context (so its
 storage is empty). What the snippet sends is observed on the wire as well as read back from the
@@ -124,7 +124,9 @@ def site(
     return Site(created["id"], created["key"], collector, wire.pause)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop counts as running
+# in this thread, and every later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
