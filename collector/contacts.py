@@ -200,6 +200,8 @@ async def erase_phone(
     without the person's confirmation.
     """
     async with db.transaction() as conn:
+        # Deleted content is zeroed, not left in free pages (many builds do so by default).
+        await conn.execute("pragma secure_delete = on")
         rows = await conn.execute_fetchall(
             "select id, site_id from contacts where phone = ? order by id", (phone,)
         )
@@ -225,4 +227,7 @@ async def erase_phone(
                 (phone, scope, scope),
             )
             await consent.suppress(conn, suppression_key, phone, scope, "erased", now)
+    # Old page versions in the WAL go too, once no reader needs them; best effort.
+    async with db.write_lock:
+        await db.writer.execute("pragma wal_checkpoint(truncate)")
     return len(contacts)

@@ -67,8 +67,10 @@ class WebOptin:
 def screen_optins(services: Services, beacon: Beacon, site: Site, ip: str) -> list[WebOptin]:
     """The beacon's opt-ins with their numbers checked, and the rate limits taken; [] fast when
     the beacon has none. Raises 400 for a bad or foreign number, 429 over the limits."""
-    if not any(isinstance(e, dict) and e.get("n") == "optin" for e in beacon.events):
+    count = sum(1 for e in beacon.events if isinstance(e, dict) and e.get("n") == "optin")
+    if not count:
         return []
+    services.optin_guard.admit(site.key, ip, count)  # before the parsing: floods stay cheap
     optins: list[WebOptin] = []
     for index, event in enumerate(beacon.events):
         if event.get("n") != "optin":
@@ -87,7 +89,6 @@ def screen_optins(services: Services, beacon: Beacon, site: Site, ip: str) -> li
                 event_uid=event["i"],
             )
         )
-    services.optin_guard.admit(site.key, ip, len(optins))
     return optins
 
 
