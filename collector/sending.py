@@ -32,6 +32,7 @@ from collector.receipts import settle
 from collector.sender_types import Sender, SendError, SendResult
 from collector.settings import Settings
 from collector.sms_encoding import analyze
+from collector.throttle import RateLimitedSender
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def make_sender(settings: Settings) -> Sender:
     if settings.provider == "vonage":
         from collector.vonage import VonageSender
 
-        return VonageSender(settings)
+        return RateLimitedSender(VonageSender(settings), max(1, settings.sms_rate))
     return ConsoleSender()
 
 

@@ -141,6 +141,11 @@ class Settings:
         False,
         "take the client IP from `X-Forwarded-For` (only behind a reverse proxy you run)",
     )
+    sms_rate: int = _setting(
+        "SMSR_SMS_RATE",
+        30,
+        "texts per second handed to Vonage at most (the account's throughput; Vonage's default is 30)",
+    )
     log_level: str = _setting("SMSR_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`")
 
     def __post_init__(self) -> None:
