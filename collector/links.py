@@ -127,19 +127,32 @@ def with_token(url: str, token: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+LINK = "select site_id, message_id, url from links where code = ?"
+SITE = "select * from sites where id = ?"
+
+
+async def target_of(db: Database, code: str) -> str | None:
+    """Where `/r/{code}` leads, without counting a click (bots); None for an unknown code."""
+    link = await db.fetchone(LINK, (code,))
+    site = link and await db.fetchone(SITE, (link["site_id"],))
+    return choose_target(Site.from_row(site), link["url"], None) if link and site else None
+
+
 async def record_click(
     db: Database, code: str, ip: str | None, user_agent: str | None, now: int | None = None
 ) -> str | None:
     """Record a click and its `sms_click` event; the URL to redirect to, or None if unknown."""
     now = now if now is not None else now_ms()
     async with db.transaction() as conn:
-        cursor = await conn.execute("select site_id, message_id from links where code = ?", (code,))
-        link = await cursor.fetchone()
-        if link is None:
+        link = await (await conn.execute(LINK, (code,))).fetchone()
+        site = link and await (await conn.execute(SITE, (link["site_id"],))).fetchone()
+        if link is None or site is None:
             return None
+        # Checked again at each click: a link made elsewhere, or before the site dropped an
+        # origin, must still never lead off the site.
+        target = choose_target(Site.from_row(site), link["url"], None)
         click = await identity.record_click(conn, code, ip, user_agent, now)
         assert click is not None
-        parts = urlsplit(click.url)
         props = {"message_id": link["message_id"], "code": code}
         await conn.execute(
             "insert into events (site_id, uid, name, contact_id, url, path, props, at, "
@@ -148,14 +161,14 @@ async def record_click(
                 link["site_id"],
                 f"click-{click.token}",
                 click.contact_id,
-                click.url,
-                parts.path or "/",
+                target,
+                urlsplit(target).path or "/",
                 orjson.dumps(props).decode(),
                 now,
                 now,
             ),
         )
-    return with_token(click.url, click.token)
+    return with_token(target, click.token)
 
 
 def click_tokens(events: Iterable[dict[str, Any]]) -> list[str]:

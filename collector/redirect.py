@@ -36,8 +36,8 @@ async def follow(request: Request) -> Response:
         return not_found()
     user_agent = request.headers.get("user-agent", "")
     if request.method != "GET" or is_bot(user_agent):
-        link = await services.db.fetchone("select url from links where code = ?", (code,))
-        return redirect(link["url"]) if link else not_found()
+        target = await links.target_of(services.db, code)
+        return redirect(target) if target else not_found()
     ip = client_ip(request, services.settings.trust_proxy)
     url = await links.record_click(services.db, code, ip, user_agent[:MAX_USER_AGENT])
     return redirect(url) if url else not_found()

@@ -87,6 +87,16 @@ def test_given_goals_replace_the_defaults(
     url = f"/api/v1/automations/{none['id']}"
     back = client.patch(url, json={"goals": None}, headers=admin).json()
     assert (back["goals"], back["effective_goals"]) == (None, ["purchase", "cart_emptied"])
+    pricing = add_automation(
+        client, admin, site, template, trigger="pricing_viewed", goals=["purchase", "cart_emptied"]
+    )
+    assert pricing["effective_goals"] == ["purchase", "cart_emptied"]
+    form = add_automation(client, admin, site, template, trigger="form_abandoned")
+    url = f"/api/v1/automations/{form['id']}"
+    response = client.patch(url, json={"goals": ["same_form_submit", "purchase"]}, headers=admin)
+    assert response.json()["effective_goals"] == ["same_form_submit", "purchase"]
+    response = client.patch(url, json={"trigger": "signup"}, headers=admin)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "trigger"
 
 
 def test_all_fields_round_trip(client: TestClient, admin: dict, site: dict, template: dict) -> None:
@@ -162,8 +172,7 @@ BAD = [
     ({"goals": ["Purchase"]}, "goals", "event name"),
     ({"goals": [1]}, "goals", "event name"),
     ({"goals": ["e"] * 21}, "goals", "list of 0 to 20"),
-    ({"goals": ["same_form_submit"]}, "goals", "form_abandoned trigger"),
-    ({"trigger": "pricing_viewed", "goals": ["cart_emptied"]}, "goals", "cart_abandoned trigger"),
+    ({"goals": ["same_form_submit"]}, "goals", "needs the form_abandoned trigger"),
     ({"active": "yes"}, "active", "true or false"),
     ({"name": ""}, "name", "non-empty"),
     ({"name": "x" * 201}, "name", "200"),

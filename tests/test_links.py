@@ -207,3 +207,21 @@ def test_a_token_ties_one_browser_only(
     with sql(settings) as conn:
         tied = [r[0] for r in conn.execute("select visitor_id from contact_visitors")]
     assert tied == ["visitor-first"]
+
+
+def test_a_link_that_leads_off_the_site_lands_on_the_site_instead(
+    client: TestClient, site: dict, settings: Settings
+) -> None:
+    contact = add_contact(settings, site["id"])
+    with sql(settings) as conn:
+        conn.execute(
+            "insert into links (code, site_id, contact_id, url, created_at) "
+            "values ('offsite0001', ?, ?, 'https://evil.example.net/login', 0)",
+            (site["id"], contact),
+        )
+    location = follow(client, "offsite0001").headers["location"]
+    assert location.startswith(f"{ORIGIN}/?smsr_c=")
+    bot = follow(client, "offsite0001", **{"User-Agent": "Twitterbot/1.0"})
+    assert bot.headers["location"] == f"{ORIGIN}/"
+    [click] = [e for e in stored(settings) if e["name"] == "sms_click"]
+    assert click["url"] == f"{ORIGIN}/"
