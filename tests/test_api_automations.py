@@ -8,7 +8,7 @@ import pytest
 from automation_support import add_automation, add_contact, add_message, add_template, sql
 from starlette.testclient import TestClient
 
-from collector import automations
+from collector import automation_fields, automations
 from collector.db import Database
 from collector.settings import Settings
 
@@ -403,3 +403,18 @@ async def test_what_the_scheduler_reads(
         await db.close()
     assert _statuses(settings, [message]) == [("cancelled", "converted")]
     assert _log(settings, message) == [("cancelled", "converted", None)]
+
+
+def test_openapi_describes_templates_automations_and_metrics(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    paths = document["paths"]
+    for name in ("templates", "automations"):
+        assert set(paths[f"/{name}"]) == {"get", "post"}
+        assert set(paths[f"/{name}/{{id}}"]) >= {"get", "patch", "delete"}
+    assert set(paths["/templates/preview"]) == {"post"}
+    assert set(paths["/metrics"]) == {"get"}
+    schemas = document["components"]["schemas"]
+    assert set(automation_fields.EDITABLE) | {"effective_goals"} <= set(
+        schemas["Automation"]["properties"]
+    )
+    assert {"triggered", "revenue", "skipped", "cancelled"} <= set(schemas["Metrics"]["properties"])

@@ -211,6 +211,7 @@ def test_preview_uses_the_public_url_for_link_length(settings, admin: dict) -> N
         ({"body": "{{ nope }}"}, "body"),
         ({"body": "Hi", "site_id": 999}, "site_id"),
         ({"body": "Hi", "site_id": True}, "site_id"),
+        ({"body": "Hi", "site_id": 2**63}, "site_id"),
         ({"body": "Hi", "extra": 1}, "extra"),
     ],
 )

@@ -10,6 +10,7 @@ from collector import message_templates as t
 from collector.api.http import int_param, json_body, page_of, path_id, require_admin
 from collector.errors import BadRequest
 from collector.services import Services
+from collector.site_fields import check_int
 
 
 async def _answer(svc: Services, template: t.Template, status: int = 200) -> Response:
@@ -66,8 +67,7 @@ async def preview_template(request: Request) -> Response:
     name = None
     site_id = data.get("site_id")
     if site_id is not None:
-        if isinstance(site_id, bool) or not isinstance(site_id, int) or site_id < 1:
-            raise BadRequest(f"site_id {site_id!r} must be a site's id", field="site_id")
+        site_id = check_int(site_id, "site_id", minimum=1, maximum=2**62)
         name = await t.site_name(svc.db, site_id)
         if name is None:
             raise BadRequest(f"no site with id {site_id}", field="site_id")
