@@ -1,4 +1,4 @@
-"""The `smsretarget` command: serve, demo, migrate, site add.
+"""The `smsretarget` command: serve, demo, migrate, site add, contacts import/export/erase.
 
 Exit status: 0 success, 2 usage error (argparse), 1 any other failure with one line on stderr
 that says what went wrong and how to fix it. No tracebacks for user mistakes.
@@ -17,6 +17,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
+from collector.cli_contacts import add_commands as add_contacts_commands
 from collector.db import Database, applied_migrations, migrate_file, migration_files
 from collector.errors import AppError
 from collector.settings import Settings, SettingsError
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("--origin", action="append", required=True, metavar="URL")
     site_add.add_argument("--country", default="US", metavar="CC")
     site_add.set_defaults(handler=run_site_add)
+
+    add_contacts_commands(commands, with_db)
     return parser
 
 

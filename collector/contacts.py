@@ -226,6 +226,11 @@ async def erase_phone(
                 "delete from messages where to_number = ? and (? is null or site_id = ?)",
                 (phone, scope, scope),
             )
+            if scope is None:  # one entry for every site replaces the per-site ones
+                await conn.execute(
+                    "delete from suppressions where phone_hash = ?",
+                    (consent.phone_hash(suppression_key, phone),),
+                )
             await consent.suppress(conn, suppression_key, phone, scope, "erased", now)
     # Old page versions in the WAL go too, once no reader needs them; best effort.
     async with db.write_lock:
