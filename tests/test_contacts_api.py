@@ -188,3 +188,10 @@ def test_delete_erases_and_keeps_only_a_keyed_hash(
     assert "4155552671" not in dump  # the number is nowhere in the file's tables
     again = create(client, admin, **proof(site))
     assert again.status_code == 409 and again.json()["error"]["code"] == "suppressed"
+
+
+def test_openapi_describes_contacts_and_messages(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"/contacts", "/contacts/{id}", "/messages", "/messages/{id}"} <= set(paths)
+    assert set(paths["/contacts"]) == {"get", "post"}
+    assert set(paths["/contacts/{id}"]) >= {"get", "patch", "delete"}

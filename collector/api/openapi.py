@@ -143,6 +143,113 @@ METRICS = {
     },
 }
 
+CONSENT = {
+    "type": "object",
+    "description": "a consent ledger record; `hash` chains it to the one before (docs/contacts.md)",
+    "properties": {
+        **{
+            name: {"type": ["string", "null"]}
+            for name in (
+                "kind",
+                "status",
+                "source",
+                "source_detail",
+                "phone",
+                "consent_text",
+                "page_url",
+                "ip",
+                "user_agent",
+                "keyword",
+                "inbound_message_id",
+                "visitor_id",
+                "event_uid",
+                "prev_hash",
+                "hash",
+            )
+        },
+        "id": {"type": "integer"},
+        "contact_id": {"type": "integer"},
+        "site_id": {"type": "integer"},
+        "seq": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "recorded_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+CONTACT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "readOnly": True},
+        "site_id": {"type": "integer"},
+        "phone": {"type": "string", "description": "E.164"},
+        "first_name": {"type": ["string", "null"]},
+        "status": {"enum": ["pending", "active", "expired", "opted_out", "undeliverable"]},
+        "created_at": {"type": "string", "format": "date-time", "readOnly": True},
+        "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
+        "consents": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Consent"},
+            "readOnly": True,
+        },
+        "consent_chain": {"type": "object", "readOnly": True},
+        "events": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Event"},
+            "readOnly": True,
+        },
+        "messages": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Message"},
+            "readOnly": True,
+        },
+        "inbound": {"type": "array", "items": {"type": "object"}, "readOnly": True},
+        "visitors": {"type": "array", "items": {"type": "object"}, "readOnly": True},
+    },
+}
+
+CONTACT_CREATE = {
+    "type": "object",
+    "description": "a server-side opt-in with the site's own consent proof",
+    "required": ["site_id", "phone", "consent_text"],
+    "properties": {
+        "site_id": {"type": "integer"},
+        "phone": {"type": "string"},
+        "first_name": {"type": "string"},
+        "consent_text": {"type": "string", "maxLength": 1000},
+        "source": {"type": "string", "maxLength": 100},
+        "ip": {"type": "string"},
+        "consented_at": {"type": "string", "format": "date-time"},
+        "page_url": {"type": "string"},
+        "user_agent": {"type": "string"},
+        "visitor_id": {"type": "string"},
+    },
+}
+
+MESSAGE = {
+    "type": "object",
+    "readOnly": True,
+    "properties": {
+        "id": {"type": "integer"},
+        "site_id": {"type": ["integer", "null"]},
+        "contact_id": {"type": ["integer", "null"]},
+        "automation_id": {"type": ["integer", "null"]},
+        "kind": {"enum": ["automation", "confirmation", "keyword_reply", "manual"]},
+        "to": {"type": "string"},
+        "body": {"type": "string"},
+        "status": {
+            "enum": ["scheduled", "sending", "sent", "delivered", "failed", "skipped", "cancelled"]
+        },
+        "reason": {"type": ["string", "null"]},
+        "due_at": {"type": "string", "format": "date-time"},
+        "sent_at": {"type": ["string", "null"], "format": "date-time"},
+        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+        "segments": {"type": ["integer", "null"]},
+        "price": {"type": ["number", "null"]},
+        "currency": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {
@@ -215,6 +322,10 @@ def document() -> dict[str, Any]:
                 "Template": TEMPLATE,
                 "Automation": AUTOMATION,
                 "Metrics": METRICS,
+                "Contact": CONTACT,
+                "ContactCreate": CONTACT_CREATE,
+                "Consent": CONSENT,
+                "Message": MESSAGE,
             },
         },
         "paths": {
@@ -245,6 +356,49 @@ def document() -> dict[str, Any]:
                     "parameters": _query("site_id", "automation_id", "since"),
                     "responses": _answer(_ref("Metrics")),
                 }
+            },
+            "/contacts": {
+                "get": _listing("Contact", _query("site_id", "status", "phone")),
+                "post": {
+                    "requestBody": {
+                        "content": {"application/json": {"schema": _ref("ContactCreate")}}
+                    },
+                    "responses": {
+                        **_answer(_ref("Contact"), "201"),
+                        "200": {"description": "proof added to an existing contact"},
+                        "409": {"description": "the number opted out or was erased"},
+                    },
+                },
+            },
+            "/contacts/{id}": {
+                "parameters": ID_PARAM,
+                "get": {"responses": _answer(_ref("Contact"))},
+                "patch": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "first_name": {"type": ["string", "null"]},
+                                        "status": {"enum": ["opted_out"]},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": _answer(_ref("Contact")),
+                },
+                "delete": {"responses": {"204": {"description": "erased"}}},
+            },
+            "/messages": {
+                "get": _listing(
+                    "Message", _query("contact_id", "status", "automation_id", "kind", "site_id")
+                )
+            },
+            "/messages/{id}": {
+                "parameters": ID_PARAM,
+                "get": {"responses": _answer(_ref("Message"))},
             },
         },
     }
