@@ -20,14 +20,8 @@ from typing import Any
 
 from collector import site_fields as f
 from collector.errors import BadRequest
+from collector.rules import BUILT_IN_TRIGGERS, GOAL_TOKENS
 
-BUILT_IN_TRIGGERS = ("cart_abandoned", "form_abandoned", "pricing_viewed")
-DEFAULT_GOALS: dict[str, tuple[str, ...]] = {
-    "cart_abandoned": ("purchase", "cart_emptied"),
-    "form_abandoned": ("same_form_submit",),
-    "pricing_viewed": ("purchase",),
-}
-GOAL_TOKENS = ("cart_emptied", "same_form_submit")
 EVENT_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 DEFAULT_DELAY_SECONDS = 900
 MAX_DELAY_SECONDS = 30 * 86400
@@ -50,11 +44,6 @@ EDITABLE = (
 )
 READ_ONLY = ("id", "effective_goals", "created_at", "updated_at")
 REQUIRED = ("site_id", "name", "trigger", "template_id")
-
-
-def default_goals(trigger: str) -> list[str]:
-    """The goals that end `trigger`'s automation when none are configured."""
-    return list(DEFAULT_GOALS.get(trigger, ()))
 
 
 def _trigger(value: Any) -> str:

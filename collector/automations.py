@@ -16,10 +16,11 @@ from typing import Any
 
 import aiosqlite
 
-from collector.automation_fields import default_goals, validate
+from collector.automation_fields import validate
 from collector.db import Database, ms_to_iso
 from collector.errors import BadRequest, NotFound
 from collector.message_templates import get_template, site_exists
+from collector.rules import Rule, default_goals
 
 __all__ = [
     "Automation",
@@ -71,6 +72,11 @@ class Automation:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
+
+    @property
+    def rule(self) -> Rule:
+        """What the planner and the scheduler match events against."""
+        return Rule(self.trigger, self.goals, self.path_pattern, self.min_cart_value)
 
     def columns(self) -> dict[str, Any]:
         return {

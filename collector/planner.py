@@ -21,19 +21,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import aiosqlite
 
+from collector.automations import Automation
 from collector.db import Database
-from collector.rules import (
-    Event,
-    Occurrence,
-    Rule,
-    default_goals,
-    occurrences,
-    relevant_event_names,
-)
+from collector.rules import Event, Occurrence, occurrences, relevant_event_names
 from collector.sending import queue_message
 
 log = logging.getLogger(__name__)
@@ -44,39 +37,11 @@ CURSOR_EVENTS = "planner_events"
 CURSOR_TIES = "planner_ties"
 
 
-@dataclass(frozen=True)
-class Automation:
-    id: int
-    site_id: int
-    rule: Rule
-    delay_ms: int
-    max_age_ms: int
-
-
-def load_automations(rows: list[sqlite3.Row]) -> list[Automation]:
-    automations = []
-    for row in rows:
-        goals = tuple(json.loads(row["goals"])) if row["goals"] else default_goals(row["trigger"])
-        rule = Rule(row["trigger"], goals, row["path_pattern"], row["min_cart_value"])
-        automations.append(
-            Automation(
-                row["id"],
-                row["site_id"],
-                rule,
-                row["delay_seconds"] * 1000,
-                row["max_age_seconds"] * 1000,
-            )
-        )
-    return automations
-
-
 async def active_automations(conn: aiosqlite.Connection, site_id: int) -> list[Automation]:
     rows = await conn.execute_fetchall(
-        "select id, site_id, trigger, path_pattern, min_cart_value, delay_seconds, goals, "
-        "max_age_seconds from automations where site_id = ? and active = 1 order by id",
-        (site_id,),
+        "select * from automations where site_id = ? and active = 1 order by id", (site_id,)
     )
-    return load_automations(list(rows))
+    return [Automation.from_row(row) for row in rows]
 
 
 async def contact_events(
@@ -120,7 +85,7 @@ async def plan_contact(conn: aiosqlite.Connection, contact_id: int, now: int) ->
     automations = await active_automations(conn, contact["site_id"])
     if not automations:
         return 0
-    since = now - max(a.max_age_ms + a.delay_ms for a in automations)
+    since = now - 1000 * max(a.max_age_seconds + a.delay_seconds for a in automations)
     events = await contact_events(
         conn, contact_id, relevant_event_names(a.rule for a in automations), since
     )
@@ -147,9 +112,9 @@ async def _apply(
     now: int,
 ) -> int:
     latest = occurrence.latest
-    due = latest.at + automation.delay_ms
+    due = latest.at + automation.delay_seconds * 1000
     if run is None:
-        if not occurrence.open or now - latest.at > automation.max_age_ms:
+        if not occurrence.open or now - latest.at > automation.max_age_seconds * 1000:
             return 0  # ended before we knew the contact, or too old to text about
         message_id = await queue_message(
             conn,

@@ -15,6 +15,7 @@ Built-in triggers and their default goals are the contract's:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,14 @@ class Rule:
     goals: tuple[str, ...]
     path_pattern: str | None = None
     min_cart_value: float | None = None
+
+
+def rule_of(
+    trigger: str, goals_json: str | None, path_pattern: str | None, min_cart_value: float | None
+) -> Rule:
+    """The rule of an `automations` row: saved goals (JSON) or, when null, the defaults."""
+    goals = tuple(json.loads(goals_json)) if goals_json is not None else default_goals(trigger)
+    return Rule(trigger, goals, path_pattern, min_cart_value)
 
 
 @dataclass

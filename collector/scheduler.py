@@ -28,11 +28,11 @@ import aiosqlite
 
 from collector.consent import phone_hash
 from collector.db import Database
-from collector.identity import create_link
-from collector.planner import load_automations
-from collector.rules import Event, occurrences, relevant_event_names
+from collector.links import choose_target, insert_link, link_url
+from collector.rules import Event, Rule, occurrences, relevant_event_names, rule_of
 from collector.send_window import candidate_zones, next_send_time
 from collector.sending import Outbox
+from collector.sites import Site
 from collector.sms_encoding import analyze
 from collector.templating import TemplateProblem, context, render
 
@@ -86,6 +86,7 @@ class BatchFacts:
     sent_last_day: Counter[int] = field(default_factory=Counter)
     texted_recently: set[int] = field(default_factory=set)
     trigger_events: dict[int, sqlite3.Row] = field(default_factory=dict)
+    sites: dict[int, Site] = field(default_factory=dict)
 
 
 def _ids(values: Any) -> str:
@@ -107,8 +108,7 @@ async def gather_facts(
         row = hashes[hit["phone_hash"]]
         if hit["site_id"] is None or hit["site_id"] == row["site_id"]:
             facts.suppressed.add(row["phone"])
-    automations = {r["a_id"]: r for r in rows if r["a_id"] is not None}
-    rules = [a.rule for a in load_automations(list(automations.values()))]
+    rules = [row_rule(r) for r in rows if r["a_id"] is not None]
     if rules:
         since = min(r["trigger_at"] for r in rows) - 7 * 86400 * 1000
         names = _ids(relevant_event_names(rules))
@@ -138,7 +138,16 @@ async def gather_facts(
         (triggers,),
     ):
         facts.trigger_events[e["id"]] = e
+    for site in await conn.execute_fetchall(
+        "select * from sites where id in (select value from json_each(?))",
+        (_ids(r["site_id"] for r in rows),),
+    ):
+        facts.sites[site["id"]] = Site.from_row(site)
     return facts
+
+
+def row_rule(row: sqlite3.Row) -> Rule:
+    return rule_of(row["trigger"], row["goals"], row["path_pattern"], row["min_cart_value"])
 
 
 def decide(row: sqlite3.Row, facts: BatchFacts, now: int) -> Decision:
@@ -158,19 +167,12 @@ def decide(row: sqlite3.Row, facts: BatchFacts, now: int) -> Decision:
         return Decision(row, "scheduled", None, wait, log="waiting", detail="consent pending")
     if status != "active":
         return Decision(row, "skipped", "no_consent")
-    [automation] = load_automations([row])
-    mine = next(
-        (
-            o
-            for o in occurrences(automation.rule, facts.events.get(row["contact_id"], []))
-            if o.key == row["occurrence"]
-        ),
-        None,
-    )
+    found = occurrences(row_rule(row), facts.events.get(row["contact_id"], []))
+    mine = next((o for o in found if o.key == row["occurrence"]), None)
     if mine is not None and not mine.open:
         return Decision(row, "skipped", mine.ended_by)
     if mine is not None and mine.latest.id != row["trigger_event_id"]:
-        due = mine.latest.at + automation.delay_ms
+        due = mine.latest.at + row["delay_seconds"] * 1000
         return Decision(
             row, "scheduled", None, due, log="rescheduled", detail=f"newer {mine.latest.name}"
         )
@@ -191,19 +193,6 @@ def decide(row: sqlite3.Row, facts: BatchFacts, now: int) -> Decision:
             return Decision(row, "skipped", "stale", detail="next sending window is too late")
         return Decision(row, "scheduled", None, when_ms, log="deferred", detail=when.isoformat())
     return Decision(row, "sending")
-
-
-def landing_url(row: sqlite3.Row, facts: BatchFacts) -> str | None:
-    """The page the text is about: the cart's `url`, else the trigger's page."""
-    trigger = facts.trigger_events.get(row["trigger_event_id"])
-    if trigger is None:
-        return None
-    props = json.loads(trigger["props"])
-    return (
-        props.get("url")
-        if trigger["name"] == "cart_update" and props.get("url")
-        else trigger["url"]
-    )
 
 
 class Scheduler:
@@ -237,7 +226,15 @@ class Scheduler:
                 break
             ready = await self._decide_batch(rows, now)
             handed += len(ready)
-            await asyncio.gather(*(self.outbox.deliver(row) for row in ready))
+            outcomes = await asyncio.gather(*(self.outbox.deliver(row) for row in ready))
+            await self.db.executemany(
+                "insert into message_log (message_id, at, decision) values (?, ?, ?)",
+                [
+                    (row["id"], self.clock(), "retry" if outcome == "scheduled" else outcome)
+                    for row, outcome in zip(ready, outcomes, strict=True)
+                    if outcome in ("sent", "failed", "scheduled")
+                ],
+            )
             if len(rows) < BATCH:
                 break
         return handed
@@ -300,21 +297,24 @@ class Scheduler:
     ) -> Decision:
         row = decision.row
         trigger = facts.trigger_events.get(row["trigger_event_id"])
-        url = landing_url(row, facts)
-        link = None
-        if url and self.public_url and row["template"] and "link" in row["template"]:
-            code = await create_link(
-                conn,
-                site_id=row["site_id"],
-                contact_id=row["contact_id"],
-                url=url,
-                now=now,
-                message_id=row["id"],
-            )
-            link = f"{self.public_url}/r/{code}"
         cart = None
         if trigger is not None and trigger["name"] == "cart_update":
             cart = json.loads(trigger["props"])
+        link = None
+        if self.public_url and row["template"] and "link" in row["template"]:
+            # The page the text is about: the cart's `url`, else the trigger's page, and only
+            # ever a page of the site (a browser-sent URL could point anywhere).
+            site = facts.sites[row["site_id"]]
+            url = choose_target(site, (cart or {}).get("url"), trigger["url"] if trigger else None)
+            code = await insert_link(
+                conn,
+                site=site,
+                contact_id=row["contact_id"],
+                message_id=row["id"],
+                url=url,
+                now=now,
+            )
+            link = link_url(self.public_url, code)
         variables = context(
             first_name=row["first_name"],
             site_name=row["site_name"],

@@ -1,8 +1,8 @@
 """Keeps texts to the provider's throughput: at most `rate` sends start in any second.
 
 Vonage answers status 1 (throttled) above 30 requests a second per API key by default. Sends are
-spaced evenly, one every 1/rate seconds, so the limit holds over any window and a queue of due
-texts drains at the full rate. Only the Vonage sender is wrapped; the console sender is not.
+spaced, one at least every 1/rate seconds, so the limit holds over any window and a queue of
+due texts drains at the full rate. Only the Vonage sender is wrapped; the console sender is not.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ class RateLimitedSender:
         self._lock = asyncio.Lock()
 
     async def _wait_for_slot(self) -> None:
+        # The lock is held across the sleep: starts are strictly one after another, each at
+        # least `interval` after the previous one actually started, so a stalled event loop
+        # can delay texts but never bunch them above the limit.
         async with self._lock:
-            now = self.clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+            wait = self._next_slot - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_slot = self.clock() + self.interval
 
     async def send(
         self, *, to: str, sender: str | None, text: str, client_ref: str, callback_url: str | None

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from automation_support import add_automation, add_contact, add_message, add_template, sql
 from starlette.testclient import TestClient
 
 from collector import automation_fields, automations
 from collector.db import Database
 from collector.settings import Settings
 
+from automation_support import add_automation, add_contact, add_message, add_template, sql
 from support import ORIGIN
 
 
@@ -71,7 +71,7 @@ def test_each_trigger_has_its_default_goals(
 ) -> None:
     automation = add_automation(client, admin, site, template, trigger=trigger)
     assert automation["effective_goals"] == goals
-    assert automations.default_goals(trigger) == goals
+    assert list(automations.default_goals(trigger)) == goals
 
 
 def test_given_goals_replace_the_defaults(

@@ -10,15 +10,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from optin_support import (
-    PHONE,
-    contact_by_phone,
-    messages,
-    send_optin,
-    settled,
-    text_in,
-    wait_until,
-)
 from starlette.testclient import TestClient
 
 from collector import consent
@@ -28,9 +19,19 @@ from collector.optins import upsert_contact
 from collector.sending import ConsoleSender, Outbox, make_sender, queue_message
 from collector.settings import Settings
 from collector.sites import Site, create_site
+from collector.throttle import RateLimitedSender
 from collector.vonage import VonageSender
 
 from fakes.vonage_server import FakeVonage, deliver, delivery_receipt
+from optin_support import (
+    PHONE,
+    contact_by_phone,
+    messages,
+    send_optin,
+    settled,
+    text_in,
+    wait_until,
+)
 from support import DESKTOP_UA, ORIGIN
 
 PUBLIC = "https://collector.example.com"
@@ -175,8 +176,10 @@ def test_console_sender_prints_the_text(capsys: pytest.CaptureFixture[str]) -> N
 def test_the_provider_setting_picks_the_sender(
     settings: Settings, vonage_settings: Settings
 ) -> None:
-    assert isinstance(make_sender(settings), ConsoleSender)
-    assert isinstance(make_sender(vonage_settings), VonageSender)
+    assert isinstance(make_sender(settings), ConsoleSender)  # not rate limited
+    vonage = make_sender(vonage_settings)
+    assert isinstance(vonage, RateLimitedSender) and isinstance(vonage.inner, VonageSender)
+    assert vonage.interval == 1 / vonage_settings.sms_rate
 
 
 # -- the outbox against the fake, one outcome at a time ---------------------------------------
