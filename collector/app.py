@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from collector import api, demo, inbound, redirect
+from collector.attribution import run_attribution
 from collector.consent import run_expiry
 from collector.db import Database
 from collector.errors import EXCEPTION_HANDLERS
@@ -91,6 +92,7 @@ def create_app(
         background = [
             asyncio.create_task(planner.run(), name="planner"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
+            asyncio.create_task(run_attribution(db), name="attribution"),
             asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention"),
             asyncio.create_task(run_expiry(db, settings.optin_expiry_hours), name="optin-expiry"),
         ]

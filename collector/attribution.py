@@ -18,6 +18,8 @@ committed), so the cursor does not pass a contactless purchase younger than `TIE
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +71,10 @@ where :order_id is null or not exists (
       and json_extract(e.props, '$.order_id') = :order_id
 )
 """
+
+
+log = logging.getLogger(__name__)
+ATTRIBUTION_INTERVAL = 5.0
 
 
 def now_ms() -> int:
@@ -175,3 +181,13 @@ async def attribute_pending(db: Database, now: int | None = None) -> int:
             (CURSOR, cursor),
         )
     return credited
+
+
+async def run_attribution(db: Database, interval_seconds: float = ATTRIBUTION_INTERVAL) -> None:
+    """The background task: credit new purchases every few seconds."""
+    while True:
+        try:
+            await attribute_pending(db)
+        except Exception:
+            log.exception("attribution pass failed; will retry")
+        await asyncio.sleep(interval_seconds)
