@@ -17,12 +17,14 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
+from collector.automations import create_automation
 from collector.cli_contacts import add_commands as add_contacts_commands
 from collector.db import Database, applied_migrations, migrate_file, migration_files
 from collector.errors import AppError
+from collector.message_templates import create_template
 from collector.settings import Settings, SettingsError
 from collector.site_fields import is_alphanumeric_sender
-from collector.sites import Site, create_site
+from collector.sites import Site, create_site, get_site
 
 DEMO_SITE_NAME = "Demo shop"
 
@@ -170,8 +172,27 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
     serve(settings, args.host, args.port, demo_site_key=site.key)
 
 
+DEMO_AUTOMATIONS = (
+    # (name, trigger, delay in seconds, template): short delays, so a newcomer sees a text soon.
+    (
+        "Cart reminder",
+        "cart_abandoned",
+        30,
+        "Hi {{ contact.first_name | default('there') }}, your {{ cart.count }} item(s) "
+        "({{ cart.value | money(cart.currency) }}) are still in your cart: {{ link }}",
+    ),
+    (
+        "Pricing follow-up",
+        "pricing_viewed",
+        60,
+        "Hi {{ contact.first_name | default('there') }}, questions about our plans? "
+        "Reply to this text or pick up where you left: {{ link }}",
+    ),
+)
+
+
 async def ensure_demo_site(settings: Settings) -> Site:
-    """The demo site for this URL, created on first run with a pricing path."""
+    """The demo site for this URL, created on first run with a pricing path and automations."""
     db = await Database.open(settings.db)
     try:
         row = await db.fetchone(
@@ -179,19 +200,31 @@ async def ensure_demo_site(settings: Settings) -> Site:
             (DEMO_SITE_NAME, settings.public_url),
         )
         if row is not None:
-            from collector.sites import get_site
-
             return await get_site(db, row["id"])
-        return await create_site(
+        site = await create_site(
             db,
             {
                 "name": DEMO_SITE_NAME,
                 "origins": [settings.public_url],
                 "pricing_paths": ["/demo/pricing*"],
                 "double_opt_in": False,
+                "send_window": {"start": "00:00", "end": "24:00"},
             },
             settings.vonage_from,
         )
+        for name, trigger, delay, body in DEMO_AUTOMATIONS:
+            template = await create_template(db, {"site_id": site.id, "name": name, "body": body})
+            await create_automation(
+                db,
+                {
+                    "site_id": site.id,
+                    "name": name,
+                    "trigger": trigger,
+                    "delay_seconds": delay,
+                    "template_id": template.id,
+                },
+            )
+        return site
     finally:
         await db.close()
 

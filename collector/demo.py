@@ -68,8 +68,10 @@ def _product_cards() -> str:
 PAGES = {
     "": (
         "Demo shop",
-        "<p>Add something to the cart, opt in to texts, then leave: a reminder text arrives "
-        "after the automation's delay (printed by the console sender).</p>" + _product_cards(),
+        '<p>Try it: <a href="/demo/join">opt in to texts</a>, add something to the cart, then '
+        "leave. Thirty seconds later the cart reminder is printed in the terminal running "
+        "<code>smsretarget demo</code> (the console sender), unless you "
+        '<a href="/demo/checkout">check out</a> first.</p>' + _product_cards(),
     ),
     "pricing": (
         "Pricing",

@@ -195,3 +195,5 @@ def test_demo_runs_the_shop_on_built_in_defaults(tmp_path: Path) -> None:
     assert conn.execute("select name, origins from sites").fetchall() == [
         ("Demo shop", f'["{base}"]')
     ]
+    automations = conn.execute("select trigger, delay_seconds, active from automations").fetchall()
+    assert sorted(automations) == [("cart_abandoned", 30, 1), ("pricing_viewed", 60, 1)]
