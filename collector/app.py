@@ -42,6 +42,8 @@ async def healthz(request: Request) -> Response:
         await services.db.fetchone("select 1")
     except Exception as exc:
         return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+    if services.outbox.paused:  # an account-level Vonage error: texts wait, the rest runs
+        return JSONResponse({"status": "ok", "sending": "paused"})
     return JSONResponse({"status": "ok"})
 
 
@@ -86,6 +88,7 @@ def create_app(
         planner = Planner(db, on_change=scheduler.kick, clock=clock)
         services.planner, services.scheduler = planner, scheduler
         metrics.gauges["smsr_write_queue_events"] = lambda: writer.pending_rows
+        metrics.gauges["smsr_sending_paused"] = lambda: float(services.outbox.paused)
         await services.sites.refresh(force=True)
         writer.start()
         services.outbox.start()
