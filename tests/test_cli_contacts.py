@@ -12,11 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from optin_support import PHONE, send_optin, settled, text_in
 from starlette.testclient import TestClient
 
 from collector.consent import HASHED_FIELDS
 from collector.settings import Settings
+
+from optin_support import PHONE, send_optin, settled, text_in
 
 HEADER = "phone,first_name,consent_text,consented_at,source,ip\n"
 GOOD = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from optin_support import PHONE, contact_by_phone, send_optin, settled, text_in
 from starlette.testclient import TestClient
 
 from collector.settings import Settings
 
+from optin_support import PHONE, contact_by_phone, send_optin, settled, text_in
 from support import beacon, event, post
 
 

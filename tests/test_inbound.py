@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from optin_support import PHONE, contact_by_phone, messages, settled, text_in
 from starlette.testclient import TestClient
 
 from collector.app import create_app
 from collector.settings import Secret, Settings
 
 from fakes.vonage_server import deliver, delivery_receipt, inbound_message, signed
+from optin_support import PHONE, contact_by_phone, messages, settled, text_in
 from support import DESKTOP_UA, ORIGIN
 
 OUR_NUMBER = "14155550100"

@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from optin_support import optin_event, send_optin, settled
 from starlette.testclient import TestClient
 
 from collector.app import create_app
@@ -16,6 +15,7 @@ from collector.errors import TooManyRequests
 from collector.optin_guard import HourlyLimiter, OptinGuard
 from collector.settings import Settings
 
+from optin_support import optin_event, send_optin, settled
 from support import ADMIN_TOKEN, DESKTOP_UA, ORIGIN, beacon, post
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -5,6 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from starlette.testclient import TestClient
+
+from collector.settings import Settings
+
 from optin_support import (
     LABEL,
     PHONE,
@@ -15,10 +19,6 @@ from optin_support import (
     settled,
     text_in,
 )
-from starlette.testclient import TestClient
-
-from collector.settings import Settings
-
 from support import DESKTOP_UA, ORIGIN, beacon, event, post
 
 
@@ -177,3 +177,24 @@ def test_messages_api_filters(client: TestClient, admin: dict, site: dict) -> No
     assert one.status_code == 200 and one.json()["kind"] == "confirmation"
     assert client.get("/api/v1/messages/999", headers=admin).status_code == 404
     assert client.get("/api/v1/messages").status_code == 401
+
+
+def test_yes_after_the_expiry_time_expires_instead_of_confirming(
+    client: TestClient, admin: dict, site: dict, settings: Settings
+) -> None:
+    send_optin(client, site)
+    with sqlite3.connect(settings.db) as conn:  # three days and a bit ago
+        conn.execute("update contacts set pending_since = pending_since - 73 * 3600 * 1000")
+    text_in(client, "YES")
+    contact = contact_by_phone(client, admin)
+    assert contact is not None and contact["status"] == "expired"
+    assert [r["kind"] for r in contact["consents"]] == ["opt_in", "expiry"]
+    assert contact["consent_chain"]["valid"]
+
+
+def test_start_confirms_a_pending_opt_in_too(client: TestClient, admin: dict, site: dict) -> None:
+    send_optin(client, site)
+    text_in(client, "START")
+    contact = contact_by_phone(client, admin)
+    assert contact is not None and contact["status"] == "active"
+    assert [m["kind"] for m in settled(client, admin)] == ["confirmation", "keyword_reply"]
