@@ -255,13 +255,15 @@ async def expire_pending(db: Database, expiry_hours: int, now: int | None = None
     expired = 0
     while True:
         async with db.transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "select id, site_id, phone from contacts "
-                "where status = 'pending' and pending_since <= ? limit 200",
-                (cutoff,),
+            rows = list(
+                await conn.execute_fetchall(
+                    "select id, site_id, phone from contacts "
+                    "where status = 'pending' and pending_since <= ? limit 200",
+                    (cutoff,),
+                )
             )
             for row in rows:
-                await expire(conn, row, now)
+                await expire(conn, dict(row), now)
         expired += len(rows)
         if len(rows) < 200:
             return expired

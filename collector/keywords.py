@@ -148,7 +148,8 @@ async def _store(
 ) -> int:
     """One row per matching site (so each contact's conversation has it), else one without."""
     first_id: int | None = None
-    for site_id in [site.id for site in sites] or [None]:
+    site_ids: list[int | None] = [site.id for site in sites] or [None]
+    for site_id in site_ids:
         contact = contacts.get(site_id) if site_id is not None else None
         cursor = await conn.execute(
             "insert into inbound_messages (message_id, site_id, contact_id, msisdn, to_number, "

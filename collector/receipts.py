@@ -81,10 +81,12 @@ async def settle(conn: aiosqlite.Connection, message_id: int, now: int) -> None:
     )
     if not open_:
         return
-    parts = await conn.execute_fetchall(
-        "select status, err_code, price from message_parts where message_id = ? "
-        "order by updated_at, vonage_id",
-        (message_id,),
+    parts = list(
+        await conn.execute_fetchall(
+            "select status, err_code, price from message_parts where message_id = ? "
+            "order by updated_at, vonage_id",
+            (message_id,),
+        )
     )
     failed = [p for p in parts if p["status"] in FAILED]
     delivered = [p for p in parts if p["status"] == "delivered"]
