@@ -195,3 +195,15 @@ def test_openapi_describes_contacts_and_messages(client: TestClient) -> None:
     assert {"/contacts", "/contacts/{id}", "/messages", "/messages/{id}"} <= set(paths)
     assert set(paths["/contacts"]) == {"get", "post"}
     assert set(paths["/contacts/{id}"]) >= {"get", "patch", "delete"}
+
+
+def test_deleting_a_site_takes_its_contacts_and_their_ledger(
+    client: TestClient, admin: dict, site: dict, settings: Settings
+) -> None:
+    send_optin(client, site)
+    text_in(client, "yes")
+    settled(client, admin)
+    assert client.delete(f"/api/v1/sites/{site['id']}", headers=admin).status_code == 204
+    with sqlite3.connect(settings.db) as conn:
+        for table in ("contacts", "consents", "messages", "inbound_messages", "contact_visitors"):
+            assert conn.execute(f"select count(*) from {table}").fetchone() == (0,), table
