@@ -274,35 +274,83 @@ class Outbox:
         await self._record_sent(row["id"], result, "sent", None)
         return "sent"
 
+    async def deliver_many(self, rows: list[sqlite3.Row]) -> list[str]:
+        """`deliver` for a burst: every text is handed over first, then all that were accepted
+        are recorded in one transaction (one each would keep the writer busy for seconds)."""
+
+        async def attempt(row: sqlite3.Row) -> SendResult | SendError | None:
+            try:
+                return await self.sender.send(
+                    to=row["to_number"],
+                    sender=row["sender"],
+                    text=row["body"],
+                    client_ref=row["client_ref"],
+                    callback_url=self.callback_url,
+                )
+            except SendError as exc:
+                return exc
+            except Exception:
+                log.exception("sending message %d failed unexpectedly", row["id"])
+                return None  # may have gone out: left `sending`, settled by the sweep
+
+        outcomes = await asyncio.gather(*(attempt(row) for row in rows))
+        accepted = [
+            (r, o) for r, o in zip(rows, outcomes, strict=True) if isinstance(o, SendResult)
+        ]
+        if accepted:
+            now = now_ms()
+            async with self.db.transaction() as conn:
+                for row, result in accepted:
+                    await self._write_sent(conn, row["id"], result, "sent", None, now)
+        statuses = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, SendResult):
+                statuses.append("sent")
+            elif isinstance(outcome, SendError):
+                statuses.append(await self._record_error(row, outcome))
+            else:
+                statuses.append("sending")
+        return statuses
+
     async def _record_sent(
         self, message_id: int, result: SendResult, status: str, reason: str | None
     ) -> None:
-        now = now_ms()
         async with self.db.transaction() as conn:
-            await conn.execute(
-                # A receipt may have settled the text already: then only the facts are added.
-                "update messages set status = case status when 'sending' then ? else status end, "
-                "reason = case status when 'sending' then ? else reason end, sent_at = ?, "
-                "segments = ?, price = coalesce(?, price), currency = ?, provider = ?, "
-                "updated_at = ? where id = ?",
-                (
-                    status,
-                    reason,
-                    now,
-                    result.parts,
-                    str(result.price) if result.price is not None else None,
-                    result.currency,
-                    self.sender.name,
-                    now,
-                    message_id,
-                ),
-            )
-            await conn.executemany(
-                "insert or ignore into message_parts (vonage_id, message_id, updated_at) "
-                "values (?, ?, ?)",
-                [(vonage_id, message_id, now) for vonage_id in result.message_ids],
-            )
-            await settle(conn, message_id, now)  # receipts that came before this answer
+            await self._write_sent(conn, message_id, result, status, reason, now_ms())
+
+    async def _write_sent(
+        self,
+        conn: aiosqlite.Connection,
+        message_id: int,
+        result: SendResult,
+        status: str,
+        reason: str | None,
+        now: int,
+    ) -> None:
+        await conn.execute(
+            # A receipt may have settled the text already: then only the facts are added.
+            "update messages set status = case status when 'sending' then ? else status end, "
+            "reason = case status when 'sending' then ? else reason end, sent_at = ?, "
+            "segments = ?, price = coalesce(?, price), currency = ?, provider = ?, "
+            "updated_at = ? where id = ?",
+            (
+                status,
+                reason,
+                now,
+                result.parts,
+                str(result.price) if result.price is not None else None,
+                result.currency,
+                self.sender.name,
+                now,
+                message_id,
+            ),
+        )
+        await conn.executemany(
+            "insert or ignore into message_parts (vonage_id, message_id, updated_at) "
+            "values (?, ?, ?)",
+            [(vonage_id, message_id, now) for vonage_id in result.message_ids],
+        )
+        await settle(conn, message_id, now)  # receipts that came before this answer
 
     async def _record_error(self, row: sqlite3.Row, exc: SendError) -> str:
         now = now_ms()

@@ -15,10 +15,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from collector.sms_encoding import analyze
@@ -167,10 +176,16 @@ def check(body: str) -> Checked:
     return Checked(text, encoding.name, encoding.characters, encoding.segments, tuple(warnings))
 
 
+@lru_cache(maxsize=256)
+def _compiled(body: str) -> Template:
+    """Jinja compiles a template to Python on every from_string(); a burst of texts shares one."""
+    return ENV.from_string(body)
+
+
 def render(body: str, variables: dict[str, Any], add_opt_out: bool = False) -> str:
     """The text as sent. `add_opt_out` appends the opt-out wording unless the text has it."""
     try:
-        text = ENV.from_string(body).render(variables).strip()
+        text = _compiled(body).render(variables).strip()
     except TemplateSyntaxError as exc:
         raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
     except UndefinedError as exc:
