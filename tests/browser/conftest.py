@@ -8,9 +8,6 @@ admin API.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from harness import (
-    ADMIN_TOKEN,
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP_UA,
@@ -31,7 +27,7 @@ from harness import (
     SiteServer,
     Wire,
     free_port,
-    wait_until,
+    start_collector,
 )
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -39,39 +35,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     """`python -m collector serve` on a free port with a fresh SQLite file."""
-    port = free_port()
-    db = tmp_path_factory.mktemp("collector") / "browser.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSR_", "VONAGE_"))}
-    env.update(SMSR_ADMIN_TOKEN=ADMIN_TOKEN, SMSR_PUBLIC_URL=f"http://127.0.0.1:{port}")
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)]
-    log = tmp_path_factory.mktemp("logs") / "collector.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "collector", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=db.parent,
-        )
-    server = Collector(f"http://127.0.0.1:{port}", process)
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"the collector exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(server.url + "/healthz", timeout=0.5) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    wait_until(healthy, "the collector to start", timeout=20)
+    server = start_collector(tmp_path_factory.mktemp("collector"))
     yield server
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

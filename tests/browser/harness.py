@@ -4,16 +4,23 @@ events back from the admin API and off the wire, and a bounded wait."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Request
+
+from collector.settings import Settings
+
+from fakes.vonage_server import FakeVonage
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,6 +69,15 @@ def wait_until(
 class Collector:
     url: str
     process: subprocess.Popen[bytes]
+    log: Path | None = None  # what it printed
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
@@ -72,6 +88,51 @@ class Collector:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
+
+
+def start_collector(directory: Path, **env: str) -> Collector:
+    """`python -m collector serve` on a free port with a fresh SQLite file in `directory`.
+
+    It inherits this process's environment minus our SMSR_ and VONAGE_ variables, and gets the
+    admin token, its own URL as `SMSR_PUBLIC_URL`, and `env`.
+    """
+    port = free_port()
+    db = directory / "collector.db"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SMSR_", "VONAGE_"))}
+    environ.update(SMSR_ADMIN_TOKEN=ADMIN_TOKEN, SMSR_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    environ.update(env)
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)]
+    log = directory / "collector.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "collector", *args],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+        )
+    server = Collector(f"http://127.0.0.1:{port}", process, log)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"the collector exited: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=0.5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, "the collector to start", timeout=20)
+    return server
+
+
+def vonage_env(fake: FakeVonage, ca_bundle: Path) -> dict[str, str]:
+    """The environment that points a collector process at the fake Vonage and trusts it."""
+    overrides = fake.settings_overrides()
+    env = {
+        f.metadata["env"]: str(overrides[f.name]) for f in fields(Settings) if f.name in overrides
+    }
+    return {**env, "REQUESTS_CA_BUNDLE": str(ca_bundle)}
 
 
 @dataclass
