@@ -9,10 +9,10 @@ inside that window are harmless: inbound message ids and receipts are deduplicat
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,15 +45,15 @@ async def webhook_params(request: Request) -> dict[str, str]:
         raise BadRequest("webhook body is not UTF-8", code="malformed") from None
     if content_type == "application/json" or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = orjson.loads(text)  # unlike json, refuses lone surrogates SQLite can't store
+        except orjson.JSONDecodeError:
             raise BadRequest("webhook body is not valid JSON", code="malformed") from None
         if not isinstance(data, dict):
             raise BadRequest("webhook JSON must be an object", code="malformed")
         for key, value in data.items():
             if isinstance(value, (dict, list)):
                 raise BadRequest(f"webhook field {key!r} must be a string", field=key)
-            params[str(key)] = value if isinstance(value, str) else json.dumps(value)
+            params[str(key)] = value if isinstance(value, str) else orjson.dumps(value).decode()
         return params
     params.update(parse_qsl(text, keep_blank_values=True))
     return params

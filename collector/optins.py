@@ -181,7 +181,7 @@ async def server_optin(services: Services, data: dict[str, Any]) -> tuple[Contac
             f"unknown field {unknown[0]!r}; accepted: {', '.join(API_FIELDS)}", field=unknown[0]
         )
     site_id = data.get("site_id")
-    if isinstance(site_id, bool) or not isinstance(site_id, int):
+    if isinstance(site_id, bool) or not isinstance(site_id, int) or not 0 < site_id < 2**62:
         raise BadRequest(
             "site_id is required: the id of the site consent was given to", field="site_id"
         )

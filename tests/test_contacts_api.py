@@ -74,6 +74,8 @@ def test_a_pending_web_opt_in_becomes_active_with_server_proof(
         ({"phone": None}, "phone"),
         ({"site_id": 999}, "site_id"),
         ({"site_id": "1"}, "site_id"),
+        ({"site_id": 2**70}, "site_id"),
+        ({"site_id": -1}, "site_id"),
         ({"ip": "not-an-ip"}, "ip"),
         ({"consented_at": "yesterday"}, "consented_at"),
         ({"consented_at": "2999-01-01T00:00:00Z"}, "consented_at"),

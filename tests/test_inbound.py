@@ -343,3 +343,29 @@ def test_missing_bad_and_stale_signatures_get_401_and_store_nothing(
     assert rows(settings, "select count(*) from inbound_messages") == [(0,)]
     contact = contact_by_phone(signed_client, admin)
     assert contact is not None and contact["status"] == "active"
+
+
+JUNK_BODIES = [
+    b'{"msisdn": "14155552671", "to": "1", "messageId": "x", "text": "\\ud800"}',
+    b'{"msisdn": 14155552671, "to": 1, "messageId": 7, "text": true}',
+    b'{"msisdn": null, "to": null, "messageId": null}',
+    b"msisdn=%ED%A0%80&to=%FF&messageId=%00&text=%F0%9F",
+    b"msisdn=1&msisdn=2&to=3&messageId=" + b"9" * 200,
+    b"concat=true&concat-part=abc&concat-total=99999999999&msisdn=14155552671&to=1&messageId=c1",
+    b"messageId=0A1&status=delivered&price=NaN&err-code=%00&client-ref=" + b"r" * 500,
+    b"messageId=0A1&status=" + b"s" * 5000,
+    b"\x00\x01\x02",
+    b"{}",
+    b"x" * (70 * 1024),
+]
+
+
+@pytest.mark.parametrize("body", JUNK_BODIES, ids=range(len(JUNK_BODIES)))
+@pytest.mark.parametrize("content_type", ["json", "x-www-form-urlencoded"])
+def test_junk_never_gets_a_500(client: TestClient, body: bytes, content_type: str) -> None:
+    for path in ("/webhooks/vonage/inbound", "/webhooks/vonage/status"):
+        headers = {"Content-Type": f"application/{content_type}"}
+        response = client.post(path, content=body, headers=headers)
+        assert response.status_code < 500, (path, response.text)
+        query = client.get(path + "?msisdn=%ED%A0%80&to=%FF%FE&messageId=%C0%80&status=x")
+        assert query.status_code < 500
