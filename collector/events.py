@@ -3,6 +3,10 @@
 Pure functions: a parsed beacon in, rows for the `events` table out, or `BadRequest` naming the
 field. A batch with any bad event is refused whole, so a rejection stores nothing. The format is
 documented in docs/wire-format.md.
+
+The snippet sends some things in a compact form, to stay small (event codes, the opt-in form's
+fields as a list, a form named by its action); `parse_beacon` rewrites them into the contract's
+shape, so everything after it (validation, opt-in screening, link tokens) sees only that.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import orjson
 
@@ -31,6 +35,20 @@ BUILT_IN = (
     "sms_click",
 )
 SERVER_ONLY = frozenset({"sms_click"})
+# The snippet's codes for the built-in names (`n` as an integer); custom names are strings.
+EVENT_CODES = (
+    "page_view",
+    "pricing_view",
+    "form_start",
+    "checkout_start",
+    "form_submit",
+    "cart_update",
+    "purchase",
+    "optin",
+)
+FORM_EVENTS = frozenset({"form_start", "form_submit", "optin"})  # with p.f, the form's name
+# The opt-in form's fields, as the snippet lists them in `p`.
+OPTIN_FIELDS = ("phone", "first_name", "consent_text", "f")
 CUSTOM_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 PROP_KEY = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -41,6 +59,7 @@ MAX_AGE_MS = 7 * 86400 * 1000
 MAX_AHEAD_MS = 5 * 60 * 1000
 MAX_URL = 2048
 MAX_TITLE = 300
+MAX_FORM = 100
 MAX_CART_ITEMS = 100
 
 
@@ -74,7 +93,41 @@ def parse_beacon(body: bytes, max_events: int) -> Beacon:
         raise PayloadTooLarge(
             f"{len(events)} events in one beacon; at most {max_events}", field="e"
         )
+    for event in events:
+        if type(event) is dict:
+            expand_event(event)
     return Beacon(key, visitor_id, session_id, events)
+
+
+def expand_event(event: dict[str, Any]) -> None:
+    """Rewrite the snippet's compact forms of one event in place (docs/wire-format.md); anything
+    malformed is left for `event_rows` to refuse. Also cuts `u` to its limit."""
+    name = event.get("n")
+    if type(name) is int and 0 <= name < len(EVENT_CODES):
+        event["n"] = name = EVENT_CODES[name]
+    url = event.get("u")
+    if type(url) is str and len(url) > MAX_URL:
+        event["u"] = url = url[:MAX_URL]
+    props = event.get("p")
+    if name == "page_view" and type(props) is dict and ("r" in props or "x" in props):
+        # The referrer and the pricing marker ride in p; they are the event's own r and x.
+        referrer = props.pop("r", None)
+        if referrer and "r" not in event:
+            event["r"] = referrer
+        event["x"] = props.pop("x", None)
+    if name == "optin" and type(props) is list and len(props) == len(OPTIN_FIELDS):
+        # From a data-smsr-optin form: the label's text arrives as it is in the page.
+        event["p"] = props = dict(zip(OPTIN_FIELDS, props, strict=True))
+        text = props["consent_text"]
+        if type(text) is str:
+            props["consent_text"] = " ".join(text.split())
+    if type(props) is dict and name in FORM_EVENTS:
+        form = props.get("f")
+        if type(form) is list and len(form) == 1 and type(url) is str:
+            # A form without data-smsr-form, id or name: [its action attribute], named by the path.
+            action = form[0]
+            if action is None or type(action) is str:
+                props["f"] = urlsplit(urljoin(url, (action or "").strip())).path or "/"
 
 
 def event_rows(beacon: Beacon, site: Site, now_ms: int) -> list[tuple[Any, ...]]:
@@ -103,28 +156,32 @@ def event_rows(beacon: Beacon, site: Site, now_ms: int) -> list[tuple[Any, ...]]
                 field=f"{where}.t",
             )
         url = _text(event.get("u"), f"{where}.u", MAX_URL)
-        title = _text(event.get("ti"), f"{where}.ti", MAX_TITLE, optional=True)
+        title = _text(event.get("ti"), f"{where}.ti", MAX_TITLE, optional=True, cut=True)
         props = PROP_CHECKS.get(name, _custom_props)(event.get("p") or {}, f"{where}.p")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise BadRequest(f"{where}.u must be an http(s) URL", field=f"{where}.u")
+        pricing = False
         if name == "page_view":
-            referrer = _text(event.get("r"), f"{where}.r", MAX_URL, optional=True)
+            referrer = _text(event.get("r"), f"{where}.r", MAX_URL, optional=True, cut=True)
             if referrer:
                 props["referrer"] = referrer
             props.update((k, v[:200]) for k, v in parse_qsl(parts.query) if k in UTM_KEYS)
+            pricing = event.get("x")  # a data-smsr-intent="pricing" element was on the page
+            if pricing not in (None, 0, 1):
+                raise BadRequest(f"{where}.x must be 1, 0 or absent", field=f"{where}.x")
         path = parts.path or "/"
         if uid in seen:
             continue
         seen.add(uid)
         row = (site.id, uid, name, beacon.visitor_id, beacon.session_id, url, path, title)
         rows.append((*row, orjson.dumps(props).decode(), at, now_ms))
-        if (
+        if pricing or (
             name == "page_view"
             and site.pricing_paths
             and path_matches(path, list(site.pricing_paths))
         ):
-            # Same id rule as the snippet's own pricing_view, so the two collapse into one.
+            # The page view's id + "p": an older snippet's own pricing_view collapses into it.
             rows.append((*row[:1], uid + "p", "pricing_view", *row[3:], "{}", at, now_ms))
     return rows
 
@@ -135,12 +192,17 @@ def _id(value: Any, field: str) -> str:
     return value
 
 
-def _text(value: Any, field: str, max_len: int, optional: bool = False) -> str | None:
+def _text(
+    value: Any, field: str, max_len: int, optional: bool = False, cut: bool = False
+) -> str | None:
+    """A string within max_len; longer is refused (413), or cut to it with `cut`."""
     if value is None and optional:
         return None
     if not isinstance(value, str) or (not optional and not value):
         raise BadRequest(f"{field} must be a string", field=field)
     if len(value) > max_len:
+        if cut:
+            return value[:max_len]
         raise PayloadTooLarge(f"{field} is longer than {max_len} characters", field=field)
     return value
 
@@ -176,7 +238,7 @@ def _page_view_props(value: Any, field: str) -> dict[str, Any]:
 
 
 def _form_props(value: Any, field: str) -> dict[str, Any]:
-    return {"f": _text(_object(value, field).get("f"), f"{field}.f", 100, optional=True)}
+    return {"f": _text(_object(value, field).get("f"), f"{field}.f", MAX_FORM, True, cut=True)}
 
 
 def _cart_props(value: Any, field: str) -> dict[str, Any]:
@@ -237,7 +299,7 @@ def _optin_props(value: Any, field: str) -> dict[str, Any]:
         "consent_text": _text(
             value.get("consent_text"), f"{field}.consent_text", 1000, optional=True
         ),
-        "f": _text(value.get("f"), f"{field}.f", 100, optional=True),
+        "f": _text(value.get("f"), f"{field}.f", MAX_FORM, optional=True, cut=True),
     }
 
 

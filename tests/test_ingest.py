@@ -87,6 +87,62 @@ def test_every_snippet_event_keeps_its_fields(
     assert rows["wishlist_add"] == {"sku": "tee", "price": 24.0, "gift": True}
 
 
+def test_the_snippets_compact_forms_are_stored_in_the_contracts_shape(
+    client: TestClient, site: dict, settings: Settings
+) -> None:
+    label = "  Yes, text me\n      offers.   Reply STOP to cancel. "
+    events = [
+        event(0, u=f"{ORIGIN}/?smsr=1", p={"c": "tok123", "x": None, "r": "https://ref.example/"}),
+        event(0, u=f"{ORIGIN}/plans", p={"x": 1, "r": False}),
+        event(2, p={"f": "contact"}),
+        event(4, u=f"{ORIGIN}/shop/join", p={"f": ["../subscribe/now?x=1"]}),
+        event(4, u=f"{ORIGIN}/shop/join?a=1", p={"f": [None]}),
+        event(3),
+        event(5, p={"items": [], "value": 0, "currency": "USD"}),
+        event(6, p={"order_id": "A-1", "value": 5, "currency": "USD"}),
+        event(7, p=["+14155552671", None, label, ["/join"]]),
+        event("video_play", p={"s": 3}),
+    ]
+    assert post(client, beacon(site, *events)).status_code == 202
+    rows = stored(settings)
+    assert [r["name"] for r in rows] == [
+        "page_view",
+        "page_view",
+        "pricing_view",
+        "form_start",
+        "form_submit",
+        "form_submit",
+        "checkout_start",
+        "cart_update",
+        "purchase",
+        "optin",
+        "video_play",
+    ]
+    assert rows[0]["props"] == {"c": "tok123", "referrer": "https://ref.example/"}
+    assert rows[1]["props"] == {} and rows[2]["uid"] == rows[1]["uid"] + "p"
+    assert [r["props"]["f"] for r in rows[3:6]] == ["contact", "/subscribe/now", "/shop/join"]
+    assert rows[9]["props"] == {
+        "phone": "+14155552671",
+        "first_name": None,
+        "consent_text": "Yes, text me offers. Reply STOP to cancel.",
+        "f": "/join",
+    }
+    assert rows[10]["props"] == {"s": 3}
+
+
+def test_over_long_url_title_referrer_and_form_name_are_cut(
+    client: TestClient, site: dict, settings: Settings
+) -> None:
+    long_url = ORIGIN + "/" + "a" * 5000
+    view = event(0, u=long_url, ti="T" * 400, p={"r": "https://ref.example/" + "r" * 3000})
+    form = event(4, p={"f": "F" * 150})
+    assert post(client, beacon(site, view, form)).status_code == 202
+    row, form_row = stored(settings)
+    assert row["url"] == long_url[:2048] and row["title"] == "T" * 300
+    assert len(row["props"]["referrer"]) == 2048
+    assert form_row["props"]["f"] == "F" * 100
+
+
 def test_fields_outside_the_schema_are_dropped(
     client: TestClient, site: dict, settings: Settings
 ) -> None:
@@ -151,7 +207,13 @@ def test_bots_get_202_but_nothing_is_stored(
         ({"e": [event(t=int(time.time() * 1000) + 10 * 60 * 1000)]}, 400, "stale"),
         ({"e": [event(u="javascript:alert(1)")]}, 400, "bad_request"),
         ({"e": [event(u=12)]}, 400, "bad_request"),
-        ({"e": [event(u=ORIGIN + "/" + "a" * 5000)]}, 413, "too_large"),
+        ({"e": [event(n=99)]}, 400, "bad_request"),
+        ({"e": [event(n=True)]}, 400, "bad_request"),
+        ({"e": [event(n=0, p={"x": "yes"})]}, 400, "bad_request"),
+        ({"e": [event(n=0, p={"r": 5})]}, 400, "bad_request"),
+        ({"e": [event(n=7, p=["+14155552671", "Ann"])]}, 400, "bad_request"),
+        ({"e": [event(n=4, p={"f": ["/a", "/b"]})]}, 400, "bad_request"),
+        ({"e": [event("wishlist", p={"f": ["/a"]})]}, 400, "bad_request"),
         ({"e": [event("wishlist", p={"note": "x" * 501})]}, 413, "too_large"),
         ({"e": [event("wishlist", p={"nested": {"a": 1}})]}, 400, "bad_request"),
         ({"e": [event("cart_update", p={"items": "tee"})]}, 400, "bad_request"),

@@ -18,9 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = ROOT / "snippet"
 BUILT = ROOT / "collector" / "static" / "s.js"
-# Bytes after gzip level 9. The brief asked for 1,500; every contract behaviour together costs
-# more (bench/snippet prints the figures, snippet/README.md lists what each feature costs).
-BUDGET = 1900
+# Bytes after gzip level 9, as the issue asks, with every contract behaviour (bench/snippet prints
+# the figures; snippet/README.md says what bought what).
+BUDGET = 1500
 
 
 def gzipped_size(data: bytes) -> int:

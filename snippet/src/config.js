@@ -1,16 +1,11 @@
 // Page globals and the script tag's data- attributes, read once at load.
-export var w = window
-export var d = document
-export var L = location
-export var N = navigator
-export var J = JSON
 
-var s = d.currentScript
+var s = document.currentScript
 export var D = s.dataset
 
 export var K = D.site
 // The collector is the script's own origin unless data-api names another base URL.
-export var E = (D.api || new URL(s.src).origin).replace(/\/?$/, '/e')
+export var E = new URL((D.api || '').replace(/\/?$/, '/e'), s.src)
 
 // Runs f(a) and swallows what it throws: the snippet must never throw into the host page.
 export var T = (f, a) => {
@@ -19,5 +14,6 @@ export var T = (f, a) => {
   } catch (e) {}
 }
 
-// Four random 32-bit numbers in decimal: ~38 digits, valid for every id on the wire.
-export var rid = () => crypto.getRandomValues(new Uint32Array(4)).join('')
+// A random id for visitors, sessions and events: the 15-17 decimal digits of a Math.random()
+// (about 52 bits; a number below 1e-6 ends in e-N, still valid on the wire).
+export var rid = () => (Math.random() + '').slice(2)

@@ -1,22 +1,20 @@
 // Entry: replace the queue stub with the real smsr() and replay the calls made before we loaded.
-import { w, T } from './config.js'
-import { consent } from './consent.js'
+import { T } from './config.js'
 import { add, release } from './send.js'
 import { start } from './track.js'
 
-var M = { cart: 'cart_update', checkout: 'checkout_start', purchase: 'purchase', optin: 'optin' }
+// The calls that record a built-in event, and its wire code.
+var M = { checkout: 3, cart: 5, purchase: 6, optin: 7 }
 
-var smsr = (c, a, b) => {
+var api = (c, a, b) => {
   var n = M[c] || (c == 'track' && /^[a-z0-9_]{1,40}$/.test(a) && a)
-  if (c == 'consent') consent(a), release(a)
-  // checkout_start and custom events wait for the batch; cart_update, purchase and optin don't.
-  else if (n) n == a ? add(n, b) : add(n, a, c != 'checkout')
+  if (c == 'consent') release(a)
+  else if (n) add(n, n == a ? b : a)
   // Misuse is the one thing we throw for, so the developer sees it.
   else throw Error('smsr: ' + c)
 }
 
-var q = w.smsr && w.smsr.q
-w.smsr = smsr
-T(start)
 // Each queued call in its own task, in order: one bad call can't stop the others.
-;(q || []).forEach((a) => setTimeout(() => smsr(...a)))
+T(() => window.smsr.q.forEach((a) => setTimeout(() => api(...a))))
+window.smsr = api
+T(start)

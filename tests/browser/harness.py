@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Request
 
+from collector.events import expand_event
 from collector.settings import Settings
 
 from fakes.vonage_server import FakeVonage
@@ -196,7 +197,11 @@ class Site:
 
 
 class Wire:
-    """Every beacon body the snippet posted to the collector, parsed, in the order sent."""
+    """Every beacon body the snippet posted to the collector, parsed, in the order sent.
+
+    `bodies` and `raw` are as sent, compact (event codes, the opt-in form's fields as a list);
+    `events()` reads them as the collector does, through `collector.events.expand_event`.
+    """
 
     def __init__(self, collector: Collector, context: BrowserContext) -> None:
         self.endpoint = collector.url + "/e"
@@ -211,7 +216,13 @@ class Wire:
             self.bodies.append(json.loads(data))
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        return [e for b in self.bodies for e in b["e"] if name is None or e["n"] == name]
+        found = []
+        for sent in (e for b in self.bodies for e in b["e"]):
+            event = json.loads(json.dumps(sent))  # a copy, expanded as the collector reads it
+            expand_event(event)
+            if name is None or event["n"] == name:
+                found.append(event)
+        return found
 
     def pause(self) -> None:
         """Let Playwright deliver request events: the sync API does so only inside its calls."""

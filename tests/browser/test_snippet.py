@@ -1,7 +1,9 @@
 """The snippet (collector/static/s.js) in a real Chromium against the real collector.
 
 Every test checks what arrived in the collector's database (admin API) and, where privacy is the
-point, what went over the wire at all.
+point, what went over the wire at all. `wire.events()` reads the compact wire format as the
+collector does (names for event codes, the opt-in form's list as an object); `wire.bodies` and
+`wire.raw` are as sent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ def optin_form(required: bool = True) -> str:
     )
 
 
+def sent(wire: Wire) -> list[dict]:
+    """The events as they went over the wire, compact."""
+    return [e for body in wire.bodies for e in body["e"]]
+
+
+def backlog(page: Page) -> list[dict]:
+    """The events kept in localStorage for the next page load."""
+    return json.loads(storage(page).get("smsr_q", "[]"))
+
+
 def storage(page: Page) -> dict[str, str]:
     """Our keys in localStorage and sessionStorage, non-empty ones only."""
     return page.evaluate(
@@ -53,8 +65,10 @@ def test_landing_page_view_carries_url_title_referrer_and_ids(
     (view,) = wire.wait_for("page_view")
     body = wire.bodies[0]
     assert body["v"] == 1 and body["k"] == site.key
+    assert body["e"][0]["n"] == 0, "built-in events go by their code"
     assert view["u"] == url + "?utm_source=news" and view["ti"] == "Landing"
     assert view["r"] == "https://ref.example/article"
+    assert body["e"][0]["p"]["r"] == view["r"], "sent in p, read as the event's r"
     assert before <= view["t"] <= int(time.time() * 1000)
     ids = storage(page)
     assert body["vid"] == ids["smsr_vid"] and body["sid"] == ids["smsr_sid"]
@@ -71,15 +85,20 @@ def test_landing_page_view_carries_url_title_referrer_and_ids(
     assert "r" not in wire.events("page_view")[1]
 
 
-def test_pricing_marker_adds_a_pricing_view_with_the_derived_id(
+def test_pricing_marker_makes_the_collector_add_a_pricing_view(
     page: Page, site: Site, site_server: SiteServer, wire: Wire
 ) -> None:
-    url = site_server.page(site.key, '<section data-smsr-intent="pricing">Pro $29</section>')
-    page.goto(url)
+    page.goto(site_server.page(site.key, '<section data-smsr-intent="pricing">Pro $29</section>'))
     (view,) = wire.wait_for("page_view")
-    (pricing,) = wire.wait_for("pricing_view")
-    assert pricing["i"] == view["i"] + "p"
+    assert view["x"] == 1, "the page view says the marker is there"
     site.wait_for("page_view", "pricing_view")
+    # A page without the marker: a page view only.
+    page.goto(site_server.page(site.key, "<section>About us</section>"))
+    (_, plain) = wire.wait_for("page_view", 2)
+    assert not plain["x"]
+    site.wait_for("page_view", count=2)
+    assert [e["name"] for e in site.events()].count("pricing_view") == 1
+    assert not wire.events("pricing_view"), "the snippet never sends pricing_view itself"
 
 
 def test_js_api_calls_arrive_with_their_props(
@@ -166,6 +185,7 @@ def test_forms_start_once_per_page_view_and_submit_without_values(
         f'<form action="/subscribe/now?x=1"{stop}><textarea id="d"></textarea>'
         '<button id="s4">Go</button></form>'
         f'<form data-smsr-ignore id="secret"{stop}><input id="e"><button id="s5">Go</button></form>'
+        f'<form id="prefs"{stop}><input type="checkbox" id="g"></form>'
     )
     page.goto(site_server.page(site.key, body))
     wire.wait_for("page_view")
@@ -175,26 +195,34 @@ def test_forms_start_once_per_page_view_and_submit_without_values(
     page.fill("#c", "top-secret-2")
     page.fill("#d", "top-secret-3")
     page.fill("#e", "top-secret-4")
+    page.check("#g")
     page.click("#s1")
     page.click("#s4")
     page.click("#s5")
     wire.wait_for("form_submit", 2)
-    wire.wait_for("form_start", 4)
+    wire.wait_for("form_start", 5)
 
     starts = [e["p"]["f"] for e in wire.events("form_start")]
-    assert sorted(starts) == sorted(["quote", "contact", "newsletter", "/subscribe/now"])
+    assert sorted(starts) == sorted(["quote", "contact", "newsletter", "/subscribe/now", "prefs"])
     assert [e["p"]["f"] for e in wire.events("form_submit")] == ["quote", "/subscribe/now"]
+    # A form named by its action: the snippet sends the attribute, the collector makes the path.
+    assert {"f": ["/subscribe/now?x=1"]} in [e["p"] for e in sent(wire) if e["n"] == 4]
+    stored = site.wait_for("form_submit", count=2)
+    assert {e["props"]["f"] for e in stored if e["name"] == "form_submit"} == {
+        "quote",
+        "/subscribe/now",
+    }
 
     # A new page view (SPA) starts forms afresh.
     page.evaluate("() => history.pushState({}, '', '/next')")
     wire.wait_for("page_view", 2)
     page.fill("#a", "top-secret-5")
-    wire.wait_for("form_start", 5)
+    wire.wait_for("form_start", 6)
     page.evaluate("() => smsr('purchase', {order_id: 'F', value: 1, currency: 'USD'})")
     wire.wait_for("purchase")
-    assert len(wire.events("form_start")) == 5
+    assert len(wire.events("form_start")) == 6
     assert not any("top-secret" in raw or "more" in raw for raw in wire.raw)
-    site.wait_for("form_start", count=5)
+    site.wait_for("form_start", count=6)
 
 
 def test_optin_form_with_the_box_ticked_sends_the_optin(
@@ -211,6 +239,10 @@ def test_optin_form_with_the_box_ticked_sends_the_optin(
         "consent_text": CONSENT_TEXT,
         "f": "sms-optin",
     }
+    # As sent: [phone, first name, the label's text as in the page, form]; the collector
+    # collapses the whitespace.
+    (compact,) = [e for e in sent(wire) if e["n"] == 7]
+    assert compact["p"] == [PHONE, "Ada", CONSENT_LABEL, "sms-optin"]
     events = site.wait_for("optin", "form_submit")
     stored = next(e for e in events if e["name"] == "optin")
     assert stored["props"]["consent_text"] == CONSENT_TEXT
@@ -387,13 +419,13 @@ def test_a_batch_that_failed_is_sent_on_the_next_page_load(
     url = site_server.page(site.key)
     page.goto(url)
     page.evaluate("() => smsr('purchase', {order_id: 'R', value: 3, currency: 'USD'})")
-    wire.wait_until(lambda: "smsr_q" in storage(page), "the failed batch to be kept")
+    wire.wait_until(lambda: len(backlog(page)) == 2, "the failed batch to be kept")
     assert not site.events()
     context.unroute(collector.url + "/e")
     page.goto(url)
     events = site.wait_for("purchase", "page_view", count=1)
     assert [e["props"]["order_id"] for e in events if e["name"] == "purchase"] == ["R"]
-    wire.wait_until(lambda: "smsr_q" not in storage(page), "the backlog to be cleared")
+    wire.wait_until(lambda: backlog(page) == [], "the backlog to be cleared")
 
 
 def test_429_is_retried_after_retry_after_and_400_is_dropped(
