@@ -30,7 +30,7 @@ WINDOW_MARGIN_MS = 60_000  # a text is never handed over in the last minute of a
 
 DUE = """
 select m.id, m.site_id, m.contact_id, m.automation_id, m.due_at, m.client_ref, m.attempts,
-       m.to_number, m.sender, m.created_at, m.kind, m.status, m.prepared_at,
+       m.to_number, m.sender, m.created_at, m.kind, m.status, m.prepared_at, m.prepared_stamp,
        r.occurrence, r.trigger_event_id, r.trigger_at,
        a.id as a_id, a.trigger, a.path_pattern, a.min_cart_value, a.delay_seconds, a.goals,
        a.max_age_seconds, a.active, a.updated_at as automation_updated_at,

@@ -46,6 +46,11 @@ HANDOFF_BATCH = 20_000
 IDLE_SECONDS = 1.0
 
 
+def stamp(base: str, row: sqlite3.Row) -> str:
+    """What a prepared text was checked and rendered against (see _changed_since_prepared)."""
+    return f"{base}:{row['template_updated_at']}:{row['automation_updated_at']}"
+
+
 def _ids(values: object) -> str:
     return json.dumps(sorted(set(values)))  # type: ignore[call-overload]
 
@@ -86,13 +91,21 @@ class Scheduler:
 
     async def prepare(self, now: int) -> int:
         """Full checks and rendering for rows due within LOOKAHEAD; returns the rows looked at."""
-        rows = await self.db.fetchall(
-            DUE, {"until": now + LOOKAHEAD_MS, "prepared": 0, "limit": PREPARE_BATCH}
-        )
-        if not rows:
-            return 0
         async with self.db.transaction() as conn:
+            # Read inside the write transaction: no other pass can prepare these rows meanwhile.
+            rows = list(
+                await conn.execute_fetchall(
+                    DUE, {"until": now + LOOKAHEAD_MS, "prepared": 0, "limit": PREPARE_BATCH}
+                )
+            )
+            if not rows:
+                return 0
             facts = await gather_facts(conn, rows, self.suppression_key, now)
+            seen = await conn.execute_fetchall(
+                "select (select max(id) from events) as event, "
+                "(select max(id) from suppressions) as suppression"
+            )
+            base = f"{seen[0]['event'] or 0}:{seen[0]['suppression'] or 0}"
             updates, logs = [], []
             for row in rows:
                 at = max(now, row["due_at"])  # checked for the moment it will go
@@ -109,6 +122,7 @@ class Scheduler:
                             decision.text,
                             analyze(decision.text).segments,
                             now,
+                            stamp(base, row),
                             now,
                             row["id"],
                         )
@@ -119,6 +133,7 @@ class Scheduler:
                         decision.status,
                         decision.reason,
                         decision.due_at or row["due_at"],
+                        None,
                         None,
                         None,
                         None,
@@ -137,8 +152,8 @@ class Scheduler:
                 )
             await conn.executemany(
                 "update messages set status = ?, reason = ?, due_at = ?, body = coalesce(?, body), "
-                "segments = coalesce(?, segments), prepared_at = ?, updated_at = ? "
-                "where id = ? and status = 'scheduled'",
+                "segments = coalesce(?, segments), prepared_at = ?, prepared_stamp = ?, updated_at = ? "
+                "where id = ? and status = 'scheduled' and prepared_at is null",
                 updates,
             )
             await conn.executemany(
@@ -195,14 +210,18 @@ class Scheduler:
 
     async def hand_off(self, now: int) -> int:
         """Claim the prepared rows that are due and still valid, and hand them to the sender."""
-        rows = await self.db.fetchall(DUE, {"until": now, "prepared": 1, "limit": HANDOFF_BATCH})
-        if not rows:
-            return 0
         async with self.db.transaction() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    DUE, {"until": now, "prepared": 1, "limit": HANDOFF_BATCH}
+                )
+            )
+            if not rows:
+                return 0
             stale = await self._changed_since_prepared(conn, rows)
             ready = [row for row in rows if row["id"] not in stale]
             await conn.executemany(
-                "update messages set prepared_at = null, updated_at = ? "
+                "update messages set prepared_at = null, prepared_stamp = null, updated_at = ? "
                 "where id = ? and status = 'scheduled'",
                 [(now, message_id) for message_id in stale],
             )
@@ -237,56 +256,55 @@ class Scheduler:
     async def _changed_since_prepared(
         self, conn: aiosqlite.Connection, rows: list[sqlite3.Row]
     ) -> set[int]:
-        """Ids of rows that something may have changed since they were prepared."""
-        since = min(row["prepared_at"] for row in rows)
-        contacts = _ids(row["contact_id"] for row in rows)
+        """Ids of rows that something may have changed since they were prepared.
+
+        Compared by ids and versions, not times: the newest event and suppression the checks
+        saw, and the template's and automation's `updated_at` they rendered with. Texts sent to
+        the same contact meanwhile need no check: a prepared text already counts towards the cap.
+        """
+        stamps = {row["id"]: row["prepared_stamp"].split(":") for row in rows}
+        oldest_event = min(int(s[0]) for s in stamps.values())
+        oldest_suppression = min(int(s[1]) for s in stamps.values())
         events: dict[int, list[tuple[str, int]]] = {}
         for e in await conn.execute_fetchall(
-            "select contact_id, name, received_at from events "
-            "where contact_id in (select value from json_each(?)) and received_at > ?",
-            (contacts, since),
+            "select contact_id, name, id from events "
+            "where contact_id in (select value from json_each(?)) and id > ?",
+            (_ids(row["contact_id"] for row in rows), oldest_event),
         ):
-            events.setdefault(e["contact_id"], []).append((e["name"], e["received_at"]))
-        sent = {
-            r["contact_id"]: r["last"]
-            for r in await conn.execute_fetchall(
-                "select contact_id, max(updated_at) as last from messages "
-                "where contact_id in (select value from json_each(?)) and kind = 'automation' "
-                "and status in ('sending', 'sent', 'delivered') and updated_at > ? "
-                "group by contact_id",
-                (contacts, since),
+            events.setdefault(e["contact_id"], []).append((e["name"], e["id"]))
+        suppressed = {
+            (s["phone_hash"], s["site_id"], s["id"])
+            for s in await conn.execute_fetchall(
+                "select id, phone_hash, site_id from suppressions where id > ?",
+                (oldest_suppression,),
             )
         }
-        suppressed = await conn.execute_fetchall(
-            "select phone_hash, site_id from suppressions where created_at > ?", (since,)
-        )
-        suppressed_hashes = {(s["phone_hash"], s["site_id"]) for s in suppressed}
         per_contact: Counter[int] = Counter()
         changed = set()
         for row in rows:
-            prepared = row["prepared_at"]
+            event_id, suppression_id = (int(x) for x in stamps[row["id"]][:2])
             names = relevant_event_names([row_rule(row)]) if row["trigger"] else set()
             per_contact[row["contact_id"]] += 1
             if (
                 row["contact_status"] != "active"
                 or not row["active"]
-                or (row["template_updated_at"] or 0) > prepared
-                or (row["automation_updated_at"] or 0) > prepared
-                or any(n in names and at > prepared for n, at in events.get(row["contact_id"], []))
-                or sent.get(row["contact_id"], 0) > prepared
-                or per_contact[row["contact_id"]]
-                > 1  # one per contact per hand-off; the cap decides
-                or (
-                    suppressed_hashes
-                    and {
-                        (phone_hash(self.suppression_key, row["phone"]), site)
-                        for site in (None, row["site_id"])
-                    }
-                    & suppressed_hashes
-                )
+                or stamp(f"{event_id}:{suppression_id}", row) != row["prepared_stamp"]
+                or any(n in names and i > event_id for n, i in events.get(row["contact_id"], []))
+                or per_contact[row["contact_id"]] > 1  # one per contact per hand-off
+                or self._suppressed_since(row, suppressed, suppression_id)
             ):
                 changed.add(row["id"])
         return changed
+
+    def _suppressed_since(
+        self, row: sqlite3.Row, suppressed: set[tuple[str, int | None, int]], after: int
+    ) -> bool:
+        if not any(i > after for _, _, i in suppressed):
+            return False
+        mine = phone_hash(self.suppression_key, row["phone"])
+        return any(
+            h == mine and site in (None, row["site_id"]) and i > after for h, site, i in suppressed
+        )
 
     # -- the loop -----------------------------------------------------------------------------
 

@@ -273,3 +273,62 @@ def test_a_broken_template_skips_with_render_error_and_the_scheduler_goes_on(
     log = decisions(settings, skipped["id"])
     assert log[-1] == ("skipped", "render_error")
     assert json.dumps(app_client.get("/healthz").json()) == '{"status": "ok"}'
+
+
+def prepare_ahead(client: TestClient, clock: Clock, shop: dict, settings: Settings) -> dict:
+    """Fill a cart, then move the clock to 5 s before the text is due: it gets prepared."""
+    opt_in_and_fill_cart(client, shop["site"])
+    client.portal.call(services(client).planner.plan_once)
+    clock.offset_ms = shop["automation"]["delay_seconds"] * 1000 - 5000
+    client.portal.call(services(client).scheduler.dispatch_due)
+    [row] = messages(settings)
+    assert row["status"] == "scheduled" and row["prepared_at"] is not None
+    assert row["body"].startswith("Hi Ann")
+    return row
+
+
+def test_a_template_edited_after_preparation_is_rendered_again(
+    app_client: TestClient, shop: dict, settings: Settings, clock: Clock, admin: dict
+) -> None:
+    prepare_ahead(app_client, clock, shop, settings)
+    edited = app_client.patch(
+        f"/api/v1/templates/{shop['template']['id']}",
+        json={"body": "Still thinking it over, {{ contact.first_name }}? {{ link }}"},
+        headers=admin,
+    )
+    assert edited.status_code == 200
+    clock.offset_ms += 6000
+    app_client.portal.call(services(app_client).scheduler.dispatch_due)
+    [sent] = messages(settings)
+    assert sent["status"] == "sent"
+    assert sent["body"].startswith("Still thinking it over, Ann?")
+
+
+def test_a_goal_after_preparation_stops_the_text_at_hand_off(
+    app_client: TestClient, shop: dict, settings: Settings, clock: Clock
+) -> None:
+    prepare_ahead(app_client, clock, shop, settings)
+    assert (
+        post(app_client, beacon(shop["site"], event("purchase", p={"value": 48}))).status_code
+        == 202
+    )
+    clock.offset_ms += 6000
+    app_client.portal.call(services(app_client).scheduler.dispatch_due)  # no planner pass first
+    [skipped] = messages(settings)
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "converted")
+
+
+def test_stop_after_preparation_stops_the_text(
+    app_client: TestClient, shop: dict, settings: Settings, clock: Clock, admin: dict
+) -> None:
+    row = prepare_ahead(app_client, clock, shop, settings)
+    contact = app_client.get(f"/api/v1/contacts/{row['contact_id']}", headers=admin).json()
+    opted_out = app_client.patch(
+        f"/api/v1/contacts/{contact['id']}", json={"status": "opted_out"}, headers=admin
+    )
+    assert opted_out.status_code == 200, opted_out.text
+    clock.offset_ms += 6000
+    app_client.portal.call(services(app_client).scheduler.dispatch_due)
+    [stopped] = messages(settings)
+    assert stopped["status"] in ("skipped", "cancelled")
+    assert stopped["reason"] == "opted_out"
