@@ -102,23 +102,25 @@ def consent_to_api(record: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-async def contact_detail(db: Database, contact: Contact) -> dict[str, Any]:
+async def contact_detail(
+    db: Database, contact: Contact, limit: int = DETAIL_LIMIT
+) -> dict[str, Any]:
     """Everything held about one contact: consents with the chain check, events, messages,
-    inbound texts and the browsers tied to it."""
+    inbound texts and the browsers tied to it; the latest `limit` of each list (-1: all)."""
     records = await consent.ledger(db.reader, contact.id)
     events = await db.fetchall(
         f"select {EVENT_COLUMNS} from events where contact_id = ? order by at desc, id desc "
         "limit ?",
-        (contact.id, DETAIL_LIMIT),
+        (contact.id, limit),
     )
     messages = await db.fetchall(
         "select * from messages where contact_id = ? order by created_at desc, id desc limit ?",
-        (contact.id, DETAIL_LIMIT),
+        (contact.id, limit),
     )
     inbound = await db.fetchall(
         "select * from inbound_messages where contact_id = ? "
         "order by received_at desc, id desc limit ?",
-        (contact.id, DETAIL_LIMIT),
+        (contact.id, limit),
     )
     return {
         **contact.to_api(),
@@ -180,7 +182,8 @@ async def export_phone(
     return {
         "phone": phone,
         "contacts": [
-            await contact_detail(db, c) for c in await contacts_for_phone(db, phone, site_id)
+            await contact_detail(db, c, limit=-1)  # an export holds everything
+            for c in await contacts_for_phone(db, phone, site_id)
         ],
         "suppressions": [
             {**dict(s), "created_at": ms_to_iso(s["created_at"])} for s in suppressions
