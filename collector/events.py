@@ -46,7 +46,8 @@ EVENT_CODES = (
     "purchase",
     "optin",
 )
-FORM_EVENTS = frozenset({"form_start", "form_submit", "optin"})  # with p.f, the form's name
+# The events whose p may be compact: page views, and those with p.f, a form's name.
+COMPACT_PROPS = frozenset({"page_view", "form_start", "form_submit", "optin"})
 # The opt-in form's fields, as the snippet lists them in `p`.
 OPTIN_FIELDS = ("phone", "first_name", "consent_text", "f")
 CUSTOM_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -108,6 +109,8 @@ def expand_event(event: dict[str, Any]) -> None:
     url = event.get("u")
     if type(url) is str and len(url) > MAX_URL:
         event["u"] = url = url[:MAX_URL]
+    if type(name) is not str or name not in COMPACT_PROPS:
+        return
     props = event.get("p")
     if name == "page_view" and type(props) is dict and ("r" in props or "x" in props):
         # The referrer and the pricing marker ride in p; they are the event's own r and x.
@@ -121,7 +124,7 @@ def expand_event(event: dict[str, Any]) -> None:
         text = props["consent_text"]
         if type(text) is str:
             props["consent_text"] = " ".join(text.split())
-    if type(props) is dict and name in FORM_EVENTS:
+    if type(props) is dict and name != "page_view":
         form = props.get("f")
         if type(form) is list and len(form) == 1 and type(url) is str:
             # A form without data-smsr-form, id or name: [its action attribute], named by the path.

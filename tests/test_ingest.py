@@ -209,6 +209,8 @@ def test_bots_get_202_but_nothing_is_stored(
         ({"e": [event(u=12)]}, 400, "bad_request"),
         ({"e": [event(n=99)]}, 400, "bad_request"),
         ({"e": [event(n=True)]}, 400, "bad_request"),
+        ({"e": [event(n=[0])]}, 400, "bad_request"),
+        ({"e": [event(n={"page_view": 1})]}, 400, "bad_request"),
         ({"e": [event(n=0, p={"x": "yes"})]}, 400, "bad_request"),
         ({"e": [event(n=0, p={"r": 5})]}, 400, "bad_request"),
         ({"e": [event(n=7, p=["+14155552671", "Ann"])]}, 400, "bad_request"),
