@@ -76,7 +76,7 @@ def test_import_keeps_good_rows_reports_bad_ones_by_line_and_shows_progress(
 ) -> None:
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text(HEADER + GOOD + BAD + "+1 415 555 2671,Ada,Again,2025-06-01,,\n")
-    result = run("contacts", "import", str(csv_file), "--site", site_key, "--db", str(db))
+    result = run("contacts", "import", str(csv_file), f"--site={site_key}", "--db", str(db))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("imported 2, unchanged 1 (already active), skipped 5 (5 bad")
     errors = [line for line in result.stderr.splitlines() if line.startswith("line ")]
@@ -110,11 +110,11 @@ def test_importing_the_same_file_twice_changes_nothing(
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text(HEADER + GOOD)
     assert (
-        run("contacts", "import", str(csv_file), "--site", site_key, "--db", str(db)).returncode
+        run("contacts", "import", str(csv_file), f"--site={site_key}", "--db", str(db)).returncode
         == 0
     )
     before = table(db, "select * from consents"), table(db, "select * from contacts")
-    again = run("contacts", "import", str(csv_file), "--site", site_key, "--db", str(db))
+    again = run("contacts", "import", str(csv_file), f"--site={site_key}", "--db", str(db))
     assert again.returncode == 0 and again.stdout.startswith("imported 0, unchanged 2")
     assert (table(db, "select * from consents"), table(db, "select * from contacts")) == before
 
@@ -135,13 +135,25 @@ def test_unusable_files_are_one_line_errors(
     else:
         csv_file.write_text(content)
     one_line_error(
-        run("contacts", "import", str(csv_file), "--site", site_key, "--db", str(db)), *words
+        run("contacts", "import", str(csv_file), f"--site={site_key}", "--db", str(db)), *words
     )
+
+
+def test_a_site_key_starting_with_a_dash(tmp_path: Path, db: Path, site_key: str) -> None:
+    """Keys are random URL-safe text and may begin with "-": `--site=KEY` always works."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("update sites set key = '-dash-key'")
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(HEADER + GOOD)
+    result = run("contacts", "import", str(csv_file), "--site=-dash-key", "--db", str(db))
+    assert result.returncode == 0, result.stderr
 
 
 def test_usage_and_lookup_errors(tmp_path: Path, db: Path, site_key: str) -> None:
     one_line_error(
-        run("contacts", "import", str(tmp_path / "none.csv"), "--site", site_key, "--db", str(db)),
+        run(
+            "contacts", "import", str(tmp_path / "none.csv"), f"--site={site_key}", "--db", str(db)
+        ),
         "cannot read",
     )
     (tmp_path / "ok.csv").write_text(HEADER)
@@ -190,7 +202,7 @@ def test_export_holds_everything_with_a_verifiable_chain(
     assert {e["name"] for e in contact["events"]} == {"optin"}
     assert [m["kind"] for m in contact["messages"]] == ["confirmation"]
     assert {i["body"] for i in contact["inbound"]} == {"yes", "Is it in blue?"}
-    scoped = run("contacts", "export", PHONE, "--site", site["key"], "--db", settings.db)
+    scoped = run("contacts", "export", PHONE, f"--site={site['key']}", "--db", settings.db)
     assert json.loads(scoped.stdout)["contacts"][0]["id"] == contact["id"]
     nobody = run("contacts", "export", "+14155550123", "--db", settings.db)
     assert nobody.returncode == 0 and json.loads(nobody.stdout)["contacts"] == []
@@ -213,7 +225,7 @@ def test_a_number_that_said_stop_and_was_erased_is_not_brought_back_by_an_import
     assert table(db, "select reason from suppressions") == [("erased",)]
     csv_file = tmp_path / "old-list.csv"
     csv_file.write_text(HEADER + GOOD)
-    result = run("contacts", "import", str(csv_file), "--site", site["key"], "--db", settings.db)
+    result = run("contacts", "import", str(csv_file), f"--site={site['key']}", "--db", settings.db)
     assert result.returncode == 0
     assert result.stdout.startswith("imported 1, unchanged 0 (already active), skipped 1")
     assert "line 2: +14155552671 is on the suppression list; skipped" in result.stderr
@@ -228,7 +240,7 @@ def test_an_opted_out_contact_is_not_reactivated_by_an_import(
     text_in(client, "Cancel")
     csv_file = tmp_path / "list.csv"
     csv_file.write_text(HEADER + GOOD)
-    result = run("contacts", "import", str(csv_file), "--site", site["key"], "--db", settings.db)
+    result = run("contacts", "import", str(csv_file), f"--site={site['key']}", "--db", settings.db)
     assert "line 2: +14155552671 is opted out (STOP); skipped" in result.stderr
     assert table(Path(settings.db), "select status from contacts where phone = '+14155552671'") == [
         ("opted_out",)
@@ -246,6 +258,6 @@ def test_erase_on_one_site_leaves_the_others(
     for each in (site, other):
         body = {"site_id": each["id"], "phone": PHONE, "consent_text": "Signed at the till"}
         assert client.post("/api/v1/contacts", json=body, headers=admin).status_code == 201
-    result = run("contacts", "erase", PHONE, "--site", other["key"], "--db", settings.db)
+    result = run("contacts", "erase", PHONE, f"--site={other['key']}", "--db", settings.db)
     assert result.returncode == 0, result.stderr
     assert table(Path(settings.db), "select site_id from contacts") == [(site["id"],)]
