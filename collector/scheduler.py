@@ -40,8 +40,9 @@ from collector.templating import TemplateProblem, context, render
 
 log = logging.getLogger(__name__)
 
-LOOKAHEAD_MS = 15_000
-PREPARE_BATCH = 1000
+LOOKAHEAD_MS = 15_000  # checked and rendered this long before the due time
+CLAIM_AHEAD_MS = 2_000  # claimed this long before, then handed over at the due time itself
+PREPARE_BATCH = 250  # rows checked and rendered per (short) write transaction
 HANDOFF_BATCH = 20_000
 IDLE_SECONDS = 1.0
 
@@ -209,11 +210,12 @@ class Scheduler:
     # -- hand off -----------------------------------------------------------------------------
 
     async def hand_off(self, now: int) -> int:
-        """Claim the prepared rows that are due and still valid, and hand them to the sender."""
+        """Claim the prepared rows due within CLAIM_AHEAD that are still valid, and hand each
+        to the sender at its due time, after a last look at the contacts' consent."""
         async with self.db.transaction() as conn:
             rows = list(
                 await conn.execute_fetchall(
-                    DUE, {"until": now, "prepared": 1, "limit": HANDOFF_BATCH}
+                    DUE, {"until": now + CLAIM_AHEAD_MS, "prepared": 1, "limit": HANDOFF_BATCH}
                 )
             )
             if not rows:
@@ -242,7 +244,11 @@ class Scheduler:
             )
         if not claimed:
             return 0
-        outcomes = await self.outbox.deliver_many(claimed)
+        await self._sleep_until(min(row["due_at"] for row in claimed))
+        claimed = await self._still_consented(claimed)
+        outcomes = await self.outbox.deliver_many(
+            claimed, wait=lambda row: self._sleep_until(row["due_at"])
+        )
         await self.db.executemany(
             "insert into message_log (message_id, at, decision) values (?, ?, ?)",
             [
@@ -252,6 +258,46 @@ class Scheduler:
             ],
         )
         return len(claimed)
+
+    async def _sleep_until(self, at_ms: int) -> None:
+        wait = at_ms - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait / 1000)
+
+    async def _still_consented(self, claimed: list[sqlite3.Row]) -> list[sqlite3.Row]:
+        """A STOP that came while the batch was claimed still wins: those texts are skipped."""
+        gone = {
+            r["id"]: r["status"]
+            for r in await self.db.fetchall(
+                "select id, status from contacts where status != 'active' "
+                "and id in (select value from json_each(?))",
+                (_ids(row["contact_id"] for row in claimed),),
+            )
+        }
+        if not gone:
+            return claimed
+        now = self.clock()
+        skipped = [
+            (
+                "opted_out" if gone[row["contact_id"]] == "opted_out" else "no_consent",
+                now,
+                row["id"],
+            )
+            for row in claimed
+            if row["contact_id"] in gone
+        ]
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "update messages set status = 'skipped', reason = ?, updated_at = ? "
+                "where id = ? and status = 'sending'",
+                skipped,
+            )
+            await conn.executemany(
+                "insert into message_log (message_id, at, decision, reason) "
+                "values (?, ?, 'skipped', ?)",
+                [(message_id, at, reason) for reason, at, message_id in skipped],
+            )
+        return [row for row in claimed if row["contact_id"] not in gone]
 
     async def _changed_since_prepared(
         self, conn: aiosqlite.Connection, rows: list[sqlite3.Row]
@@ -321,11 +367,11 @@ class Scheduler:
             self._wake.clear()
 
     async def _seconds_to_next(self) -> float:
-        """Until the next prepared row is due or the next unprepared one enters the lookahead."""
+        """Until the next prepared row may be claimed or the next other one may be prepared."""
         row = await self.db.fetchone(
-            "select min(case when prepared_at is null then due_at - ? else due_at end) as next "
+            "select min(due_at - case when prepared_at is null then ? else ? end) as next "
             "from messages where status = 'scheduled' and kind = 'automation'",
-            (LOOKAHEAD_MS,),
+            (LOOKAHEAD_MS, CLAIM_AHEAD_MS),
         )
         if row is None or row["next"] is None:
             return IDLE_SECONDS

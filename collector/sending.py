@@ -45,6 +45,7 @@ UNKNOWN_OUTCOME_MS = 3600 * 1000
 ACCOUNT_PAUSE_MS = 60 * 1000
 POLL_SECONDS = 5.0
 STATUS_WEBHOOK = "/webhooks/vonage/status"
+RECORD_CHUNK = 250  # outcomes written per transaction
 
 Check = Callable[[aiosqlite.Connection, sqlite3.Row, int], Awaitable[str | None]]
 
@@ -274,11 +275,18 @@ class Outbox:
         await self._record_sent(row["id"], result, "sent", None)
         return "sent"
 
-    async def deliver_many(self, rows: list[sqlite3.Row]) -> list[str]:
-        """`deliver` for a burst: every text is handed over first, then all that were accepted
-        are recorded in one transaction (one each would keep the writer busy for seconds)."""
+    async def deliver_many(
+        self,
+        rows: list[sqlite3.Row],
+        wait: Callable[[sqlite3.Row], Awaitable[None]] | None = None,
+    ) -> list[str]:
+        """`deliver` for a burst: every text is handed over first (each after `wait(row)`, e.g.
+        its due time), then all that were accepted are recorded in one transaction (one each
+        would keep the writer busy for seconds)."""
 
         async def attempt(row: sqlite3.Row) -> SendResult | SendError | None:
+            if wait is not None:
+                await wait(row)
             try:
                 return await self.sender.send(
                     to=row["to_number"],
@@ -297,10 +305,10 @@ class Outbox:
         accepted = [
             (r, o) for r, o in zip(rows, outcomes, strict=True) if isinstance(o, SendResult)
         ]
-        if accepted:
+        for start in range(0, len(accepted), RECORD_CHUNK):  # short transactions: ingest waits
             now = now_ms()
             async with self.db.transaction() as conn:
-                for row, result in accepted:
+                for row, result in accepted[start : start + RECORD_CHUNK]:
                     await self._write_sent(conn, row["id"], result, "sent", None, now)
         statuses = []
         for row, outcome in zip(rows, outcomes, strict=True):

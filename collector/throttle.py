@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from collector.sender_types import Sender, SendResult
 
+HEADROOM = 0.97
+
 
 class RateLimitedSender:
     def __init__(
@@ -21,7 +23,8 @@ class RateLimitedSender:
         assert per_second > 0
         self.inner = inner
         self.name = inner.name
-        self.interval = 1.0 / per_second
+        # A little under the limit: the network and the provider's clock add jitter of their own.
+        self.interval = 1.0 / (per_second * HEADROOM)
         self.clock = clock
         self._next_slot = 0.0
         self._lock = asyncio.Lock()
@@ -31,8 +34,8 @@ class RateLimitedSender:
         # least `interval` after the previous one actually started, so a stalled event loop
         # can delay texts but never bunch them above the limit.
         async with self._lock:
-            wait = self._next_slot - self.clock()
-            if wait > 0:
+            # Loop: an event loop may wake a timer a millisecond early (uvloop does).
+            while (wait := self._next_slot - self.clock()) > 0:
                 await asyncio.sleep(wait)
             self._next_slot = self.clock() + self.interval
 

@@ -50,10 +50,16 @@ def services(client: TestClient) -> Any:
 
 
 def run_pass(client: TestClient) -> None:
-    """One planner pass and one scheduler pass, as the background tasks do."""
+    """One planner pass and one scheduler pass, as the background tasks do; then wait (bounded)
+    for a hand-off the background scheduler may have started meanwhile to be recorded."""
     svc = services(client)
     client.portal.call(svc.planner.plan_once)
     client.portal.call(svc.scheduler.dispatch_due)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(
+        m["status"] == "sending" for m in messages(Settings(db=svc.settings.db))
+    ):
+        time.sleep(0.02)
 
 
 def messages(settings: Settings) -> list[dict[str, Any]]:

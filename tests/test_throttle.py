@@ -38,5 +38,5 @@ async def test_sends_are_spaced_at_the_rate() -> None:
     await asyncio.gather(*sends)
     gaps = [b - a for a, b in zip(inner.started, inner.started[1:], strict=False)]
     assert len(inner.started) == 25
-    assert min(gaps) >= 0.02 - 0.001  # one every 1/50 s at least, however late the loop wakes
+    assert min(gaps) >= 0.02  # one every 1/50 s at least (a little more: headroom)
     assert limited.name == "recording"
