@@ -335,3 +335,8 @@ PROP_CHECKS = {
     "purchase": _purchase_props,
     "optin": _optin_props,
 }
+
+
+def check_props(name: str, props: Any, field: str = "props") -> dict[str, Any]:
+    """The stored props of event `name`, checked as a beacon's are (for server-side events)."""
+    return PROP_CHECKS.get(name, _custom_props)(props if props is not None else {}, field)

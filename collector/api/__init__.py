@@ -11,6 +11,7 @@ from collector.api import (
     messages,
     metrics,
     openapi,
+    server_events,
     sites,
     templates,
 )
@@ -21,6 +22,7 @@ def routes() -> list[BaseRoute]:
         *openapi.routes,
         *sites.routes,
         *events.routes,
+        *server_events.routes,
         *contacts.routes,
         *messages.routes,
         *templates.routes,

@@ -340,7 +340,31 @@ def document() -> dict[str, Any]:
                 "delete": {"responses": {"204": {"description": "deleted"}}},
             },
             "/events": {
-                "get": _listing("Event", _query("site_id", "name", "visitor_id", "contact_id"))
+                "get": _listing("Event", _query("site_id", "name", "visitor_id", "contact_id")),
+                "post": {
+                    "summary": "a server-side event, with Authorization: Bearer SITE_SECRET",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "visitor_id": {"type": "string"},
+                                        "phone": {"type": "string"},
+                                        "props": {"type": "object"},
+                                        "id": {"type": "string"},
+                                        "at": {"type": "string", "format": "date-time"},
+                                        "url": {"type": "string"},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": _answer(_ref("Event"), "201"),
+                },
             },
             "/events/{id}": {"parameters": ID_PARAM, "get": {"responses": _answer(_ref("Event"))}},
             **_resource("templates", "Template"),
