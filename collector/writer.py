@@ -76,10 +76,7 @@ class EventWriter:
     async def _commit(self, group: list[tuple[list[Row], asyncio.Future[int]]]) -> None:
         rows = [row for batch, _ in group for row in batch]
         try:
-            async with self.db.transaction() as conn:
-                before = conn.total_changes
-                await conn.executemany(INSERT_EVENT, rows)
-                inserted = conn.total_changes - before
+            inserted = await self.db.write_batch(INSERT_EVENT, rows)
         except Exception as exc:  # the requests get a 503; the writer keeps running
             log.exception("event write of %d rows failed", len(rows))
             for _, future in group:
