@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+
+from collector.settings import Settings
+
 from automation_support import (
     add_automation,
     add_contact,
@@ -14,9 +18,6 @@ from automation_support import (
     now_ms,
     sql,
 )
-from starlette.testclient import TestClient
-
-from collector.settings import Settings
 
 ZERO = {
     "triggered": 0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from automation_support import add_automation, add_template
 from starlette.testclient import TestClient
 
+from automation_support import add_automation, add_template
 from support import ORIGIN
 
 BODY = "Hi {{ contact.first_name }}, your {{ site.name }} cart is waiting: {{ link }}"

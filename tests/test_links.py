@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from automation_support import add_contact, add_message, sql
 from starlette.testclient import TestClient
 
 from collector import links
@@ -16,6 +15,7 @@ from collector.db import Database
 from collector.settings import Settings
 from collector.sites import Site
 
+from automation_support import add_contact, add_message, sql
 from support import DESKTOP_UA, ORIGIN, beacon, event, post, stored
 
 CART = f"{ORIGIN}/cart?coupon=SPRING%2010&x=1#items"
