@@ -44,7 +44,7 @@ join sites s on s.id = m.site_id
 left join automations a on a.id = m.automation_id
 left join templates t on t.id = a.template_id
 where m.status = 'scheduled' and m.kind = 'automation' and m.due_at <= :until
-  and (m.prepared_at is not null) = :prepared
+  and (m.prepared_at is not null) = :prepared and m.claimed_at is null
 order by m.due_at, m.id
 limit :limit
 """

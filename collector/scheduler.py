@@ -73,6 +73,12 @@ class Scheduler:
         self.public_url = (public_url or "").rstrip("/")
         self.clock = clock or (lambda: int(time.time() * 1000))
         self._wake = asyncio.Event()
+        # Behind a rate limit, claim only what the limit lets out before the next claim: the
+        # rest stays `scheduled`, where a STOP or a goal still cancels it.
+        interval = getattr(outbox.sender, "interval", None)
+        self.handoff_batch = (
+            max(1, int(CLAIM_AHEAD_MS / 1000 / interval)) if interval else HANDOFF_BATCH
+        )
 
     def kick(self) -> None:
         self._wake.set()
@@ -210,12 +216,12 @@ class Scheduler:
     # -- hand off -----------------------------------------------------------------------------
 
     async def hand_off(self, now: int) -> int:
-        """Claim the prepared rows due within CLAIM_AHEAD that are still valid, and hand each
-        to the sender at its due time, after a last look at the contacts' consent."""
+        """Take the prepared rows due within CLAIM_AHEAD that are still valid, and hand each to
+        the sender at its due time, after a last look at each row and its contact."""
         async with self.db.transaction() as conn:
             rows = list(
                 await conn.execute_fetchall(
-                    DUE, {"until": now + CLAIM_AHEAD_MS, "prepared": 1, "limit": HANDOFF_BATCH}
+                    DUE, {"until": now + CLAIM_AHEAD_MS, "prepared": 1, "limit": self.handoff_batch}
                 )
             )
             if not rows:
@@ -228,76 +234,85 @@ class Scheduler:
                 [(now, message_id) for message_id in stale],
             )
             await conn.executemany(
-                "update messages set status = 'sending', attempts = attempts + 1, updated_at = ? "
-                "where id = ? and status = 'scheduled'",
+                "update messages set claimed_at = ? where id = ? and status = 'scheduled'",
                 [(now, row["id"]) for row in ready],
             )
-            await conn.executemany(
-                "insert into message_log (message_id, at, decision) values (?, ?, 'sending')",
-                [(row["id"], now) for row in ready],
-            )
-            claimed = list(
-                await conn.execute_fetchall(
-                    "select * from messages where id in (select value from json_each(?))",
-                    (_ids(row["id"] for row in ready),),
-                )
-            )
-        if not claimed:
+        if not ready:
             return 0
-        await self._sleep_until(min(row["due_at"] for row in claimed))
-        claimed = await self._still_consented(claimed)
-        outcomes = await self.outbox.deliver_many(
-            claimed, wait=lambda row: self._sleep_until(row["due_at"])
+        groups: dict[int, list[sqlite3.Row]] = {}
+        for row in ready:  # texts due within the same tenth of a second go together
+            groups.setdefault(row["due_at"] // 100, []).append(row)
+        done = await asyncio.gather(
+            *(self._hand_over(group, now) for _, group in sorted(groups.items()))
         )
+        handed = [pair for group in done for pair in group]
         await self.db.executemany(
             "insert into message_log (message_id, at, decision) values (?, ?, ?)",
             [
                 (row["id"], self.clock(), "retry" if outcome == "scheduled" else outcome)
-                for row, outcome in zip(claimed, outcomes, strict=True)
+                for row, outcome in handed
                 if outcome in ("sent", "failed", "scheduled")
             ],
         )
-        return len(claimed)
+        return len(handed)
 
     async def _sleep_until(self, at_ms: int) -> None:
         wait = at_ms - self.clock()
         if wait > 0:
             await asyncio.sleep(wait / 1000)
 
-    async def _still_consented(self, claimed: list[sqlite3.Row]) -> list[sqlite3.Row]:
-        """A STOP that came while the batch was claimed still wins: those texts are skipped."""
-        gone = {
-            r["id"]: r["status"]
-            for r in await self.db.fetchall(
-                "select id, status from contacts where status != 'active' "
-                "and id in (select value from json_each(?))",
-                (_ids(row["contact_id"] for row in claimed),),
-            )
-        }
-        if not gone:
-            return claimed
+    async def _hand_over(
+        self, group: list[sqlite3.Row], claimed_at: int
+    ) -> list[tuple[sqlite3.Row, str]]:
+        """At the group's due time, look once more, mark what still goes `sending`, send it."""
+        await self._sleep_until(min(row["due_at"] for row in group))
+        going = await self._look_again(group, claimed_at)
+        if not going:
+            return []
+        outcomes = await self.outbox.deliver_many(
+            going, wait=lambda row: self._sleep_until(row["due_at"])
+        )
+        return list(zip(going, outcomes, strict=True))
+
+    async def _look_again(self, group: list[sqlite3.Row], claimed_at: int) -> list[sqlite3.Row]:
+        """Between the claim and the due time a STOP, a goal, a switched-off automation or a
+        changed cart may have cancelled or moved a text, and the contact may have opted out.
+        Returns the rows that still go, now `sending` with their attempt counted. Set-based
+        statements only: this runs at the due time of a burst of texts."""
         now = self.clock()
-        skipped = [
-            (
-                "opted_out" if gone[row["contact_id"]] == "opted_out" else "no_consent",
-                now,
-                row["id"],
-            )
-            for row in claimed
-            if row["contact_id"] in gone
-        ]
+        mine = {"ids": _ids(row["id"] for row in group), "claimed": claimed_at, "now": now}
+        ours = (
+            "id in (select value from json_each(:ids)) and status = 'scheduled' "
+            "and claimed_at = :claimed"
+        )
+        active = "contact_id in (select id from contacts where status = 'active')"
         async with self.db.transaction() as conn:
-            await conn.executemany(
-                "update messages set status = 'skipped', reason = ?, updated_at = ? "
-                "where id = ? and status = 'sending'",
-                skipped,
+            going = list(
+                await conn.execute_fetchall(
+                    "update messages set status = 'sending', claimed_at = null, "
+                    f"attempts = attempts + 1, updated_at = :now where {ours} "
+                    f"and due_at <= :now + 100 and {active} "
+                    "returning id, contact_id, to_number, sender, body, client_ref, attempts, due_at",
+                    mine,
+                )
             )
-            await conn.executemany(
-                "insert into message_log (message_id, at, decision, reason) "
-                "values (?, ?, 'skipped', ?)",
-                [(message_id, at, reason) for reason, at, message_id in skipped],
+            skipped = list(
+                await conn.execute_fetchall(
+                    "update messages set status = 'skipped', claimed_at = null, updated_at = :now, "
+                    "reason = case (select status from contacts c where c.id = contact_id) "
+                    "when 'opted_out' then 'opted_out' else 'no_consent' end "
+                    f"where {ours} and due_at <= :now + 100 and not {active} "
+                    "returning id, reason",
+                    mine,
+                )
             )
-        return [row for row in claimed if row["contact_id"] not in gone]
+            # Whatever is left was moved to a later due time: the next pass takes it again.
+            await conn.execute(f"update messages set claimed_at = null where {ours}", mine)
+            await conn.executemany(  # `sent`/`failed` are logged once the sender has answered
+                "insert into message_log (message_id, at, decision, reason) values (?, ?, ?, ?)",
+                [(row["id"], now, "skipped", row["reason"]) for row in skipped],
+            )
+        return sorted(going, key=lambda row: (row["due_at"], row["id"]))
 
     async def _changed_since_prepared(
         self, conn: aiosqlite.Connection, rows: list[sqlite3.Row]
@@ -355,6 +370,11 @@ class Scheduler:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # Claims of a process that died before its hand-over: those texts were never sent.
+        await self.db.execute(
+            "update messages set claimed_at = null where claimed_at is not null "
+            "and status = 'scheduled'"
+        )
         while True:
             try:
                 await self.dispatch_due()
@@ -370,7 +390,8 @@ class Scheduler:
         """Until the next prepared row may be claimed or the next other one may be prepared."""
         row = await self.db.fetchone(
             "select min(due_at - case when prepared_at is null then ? else ? end) as next "
-            "from messages where status = 'scheduled' and kind = 'automation'",
+            "from messages where status = 'scheduled' and kind = 'automation' "
+            "and claimed_at is null",
             (LOOKAHEAD_MS, CLAIM_AHEAD_MS),
         )
         if row is None or row["next"] is None:

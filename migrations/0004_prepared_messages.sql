@@ -6,5 +6,8 @@
 -- STOP, a template edit) sends the row back through the full checks.
 alter table messages add column prepared_at integer;
 alter table messages add column prepared_stamp text;
+-- Set when the scheduler has taken a prepared row for a hand-over at its due time, up to two
+-- seconds ahead. The row stays `scheduled` until then, so a STOP or a goal still cancels it.
+alter table messages add column claimed_at integer;
 
 create index messages_prepared on messages (due_at) where status = 'scheduled' and prepared_at is not null;
