@@ -169,9 +169,17 @@ def validate(
     return cols
 
 
+def site_key() -> str:
+    """A public site key; never starting with '-' or '_', which a command line takes for an option."""
+    while True:
+        key = secrets.token_urlsafe(12)
+        if key[0].isalnum():
+            return key
+
+
 async def create_site(db: Database, data: dict[str, Any], default_sender: str | None) -> Site:
     cols = validate(data, None, default_sender)
-    cols["key"] = secrets.token_urlsafe(12)
+    cols["key"] = site_key()
     cols["secret"] = "ss_" + secrets.token_urlsafe(24)
     cols["created_at"] = now_iso()
     names = ", ".join(cols)  # keys come from EDITABLE and the three above, never from input

@@ -101,6 +101,9 @@ def start_collector(directory: Path, **env: str) -> Collector:
     db = directory / "collector.db"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SMSR_", "VONAGE_"))}
     environ.update(SMSR_ADMIN_TOKEN=ADMIN_TOKEN, SMSR_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    # Every browser test opts in from 127.0.0.1: the per-IP opt-in limit (a defence against
+    # fake sign-ups, tested on its own) would otherwise be shared by the whole session.
+    environ.update(SMSR_OPTIN_LIMIT_IP="0")
     environ.update(env)
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)]
     log = directory / "collector.log"
