@@ -95,6 +95,23 @@ async def create_link(
         )
 
 
+INSERT_LINK = (
+    "insert into links (code, site_id, contact_id, message_id, url, created_at) "
+    "values (?, ?, ?, ?, ?, ?)"
+)
+
+
+def link_row(
+    *, site: Site, contact_id: int, message_id: int | None, url: str, now: int
+) -> tuple[str, tuple[Any, ...]]:
+    """A fresh code and its `links` row (INSERT_LINK), for writing many in one statement;
+    raises LinkRefused for an off-site URL. A collision in 2**64 codes is not expected."""
+    if not on_site(site, url):
+        raise LinkRefused(f"{url!r} is not on an origin of site {site.id}; see choose_target()")
+    code = secrets.token_urlsafe(CODE_BYTES)
+    return code, (code, site.id, contact_id, message_id, url, now)
+
+
 async def insert_link(
     conn: aiosqlite.Connection,
     *,
@@ -105,15 +122,11 @@ async def insert_link(
     now: int,
 ) -> str:
     """`create_link` inside the caller's transaction; raises LinkRefused for an off-site URL."""
-    if not on_site(site, url):
-        raise LinkRefused(f"{url!r} is not on an origin of site {site.id}; see choose_target()")
     for _ in range(3):  # a collision in 2**64 codes is not expected; do not fail if it comes
-        code = secrets.token_urlsafe(CODE_BYTES)
-        cursor = await conn.execute(
-            "insert or ignore into links (code, site_id, contact_id, message_id, url, created_at) "
-            "values (?, ?, ?, ?, ?, ?)",
-            (code, site.id, contact_id, message_id, url, now),
+        code, row = link_row(
+            site=site, contact_id=contact_id, message_id=message_id, url=url, now=now
         )
+        cursor = await conn.execute(INSERT_LINK.replace("insert", "insert or ignore", 1), row)
         if cursor.rowcount:
             return code
     raise RuntimeError("could not find a free link code")

@@ -26,13 +26,14 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import aiosqlite
 
 from collector.checks import DUE, BatchFacts, Decision, decide, gather_facts, row_rule
 from collector.consent import phone_hash
 from collector.db import Database
-from collector.links import choose_target, insert_link, link_url
+from collector.links import INSERT_LINK, choose_target, link_row, link_url
 from collector.rules import relevant_event_names
 from collector.sending import Outbox
 from collector.sms_encoding import analyze
@@ -113,12 +114,12 @@ class Scheduler:
                 "(select max(id) from suppressions) as suppression"
             )
             base = f"{seen[0]['event'] or 0}:{seen[0]['suppression'] or 0}"
-            updates, logs = [], []
+            updates, logs, links = [], [], []
             for row in rows:
                 at = max(now, row["due_at"])  # checked for the moment it will go
                 decision = decide(row, facts, at)
                 if decision.status == "sending":
-                    decision = await self._render(conn, decision, facts, now)
+                    decision = self._render(decision, facts, now, links)
                 if decision.status == "sending":
                     facts.sent_last_day[row["contact_id"]] += 1  # the cap holds inside a batch
                     updates.append(
@@ -168,11 +169,13 @@ class Scheduler:
                 "values (?, ?, ?, ?, ?)",
                 logs,
             )
+            await conn.executemany(INSERT_LINK, links)
         return len(rows)
 
-    async def _render(
-        self, conn: aiosqlite.Connection, decision: Decision, facts: BatchFacts, now: int
+    def _render(
+        self, decision: Decision, facts: BatchFacts, now: int, links: list[tuple[Any, ...]]
     ) -> Decision:
+        """The text as it will go; a tracked link's row is added to `links` for the caller."""
         row = decision.row
         trigger = facts.trigger_events.get(row["trigger_event_id"])
         cart = None
@@ -184,14 +187,10 @@ class Scheduler:
             # ever a page of the site (a browser-sent URL could point anywhere).
             site = facts.sites[row["site_id"]]
             url = choose_target(site, (cart or {}).get("url"), trigger["url"] if trigger else None)
-            code = await insert_link(
-                conn,
-                site=site,
-                contact_id=row["contact_id"],
-                message_id=row["id"],
-                url=url,
-                now=now,
+            code, values = link_row(
+                site=site, contact_id=row["contact_id"], message_id=row["id"], url=url, now=now
             )
+            links.append(values)
             link = link_url(self.public_url, code)
         variables = context(
             first_name=row["first_name"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import sys
@@ -46,6 +47,7 @@ ACCOUNT_PAUSE_MS = 60 * 1000
 POLL_SECONDS = 5.0
 STATUS_WEBHOOK = "/webhooks/vonage/status"
 RECORD_CHUNK = 250  # outcomes written per transaction
+DELIVERY_WORKERS = 16  # texts of a burst in flight at once (Vonage: the thread pool has 8)
 
 Check = Callable[[aiosqlite.Connection, sqlite3.Row, int], Awaitable[str | None]]
 
@@ -301,15 +303,23 @@ class Outbox:
                 log.exception("sending message %d failed unexpectedly", row["id"])
                 return None  # may have gone out: left `sending`, settled by the sweep
 
-        outcomes = await asyncio.gather(*(attempt(row) for row in rows))
+        # A few workers pull the rows in order: one task per text would cost more than a
+        # console send, and a slow provider still gets several requests in flight.
+        outcomes: list[SendResult | SendError | None] = [None] * len(rows)
+        queue = iter(enumerate(rows))
+
+        async def worker() -> None:
+            for index, row in queue:
+                outcomes[index] = await attempt(row)
+
+        await asyncio.gather(*(worker() for _ in range(min(DELIVERY_WORKERS, len(rows)))))
         accepted = [
             (r, o) for r, o in zip(rows, outcomes, strict=True) if isinstance(o, SendResult)
         ]
         for start in range(0, len(accepted), RECORD_CHUNK):  # short transactions: ingest waits
-            now = now_ms()
+            chunk = [(row["id"], result) for row, result in accepted[start : start + RECORD_CHUNK]]
             async with self.db.transaction() as conn:
-                for row, result in accepted[start : start + RECORD_CHUNK]:
-                    await self._write_sent(conn, row["id"], result, "sent", None, now)
+                await self._write_sent(conn, chunk, "sent", None, now_ms())
         statuses = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, SendResult):
@@ -324,41 +334,50 @@ class Outbox:
         self, message_id: int, result: SendResult, status: str, reason: str | None
     ) -> None:
         async with self.db.transaction() as conn:
-            await self._write_sent(conn, message_id, result, status, reason, now_ms())
+            await self._write_sent(conn, [(message_id, result)], status, reason, now_ms())
 
     async def _write_sent(
         self,
         conn: aiosqlite.Connection,
-        message_id: int,
-        result: SendResult,
+        sent: list[tuple[int, SendResult]],
         status: str,
         reason: str | None,
         now: int,
     ) -> None:
-        await conn.execute(
+        """Record accepted texts (message id, result) with set-based statements."""
+        await conn.executemany(
             # A receipt may have settled the text already: then only the facts are added.
             "update messages set status = case status when 'sending' then ? else status end, "
             "reason = case status when 'sending' then ? else reason end, sent_at = ?, "
             "segments = ?, price = coalesce(?, price), currency = ?, provider = ?, "
             "updated_at = ? where id = ?",
-            (
-                status,
-                reason,
-                now,
-                result.parts,
-                str(result.price) if result.price is not None else None,
-                result.currency,
-                self.sender.name,
-                now,
-                message_id,
-            ),
+            [
+                (
+                    status,
+                    reason,
+                    now,
+                    result.parts,
+                    str(result.price) if result.price is not None else None,
+                    result.currency,
+                    self.sender.name,
+                    now,
+                    message_id,
+                )
+                for message_id, result in sent
+            ],
         )
         await conn.executemany(
             "insert or ignore into message_parts (vonage_id, message_id, updated_at) "
             "values (?, ?, ?)",
-            [(vonage_id, message_id, now) for vonage_id in result.message_ids],
+            [(part, message_id, now) for message_id, result in sent for part in result.message_ids],
         )
-        await settle(conn, message_id, now)  # receipts that came before this answer
+        early = await conn.execute_fetchall(  # receipts that came before the provider's answer
+            "select distinct message_id from message_parts where status is not null "
+            "and message_id in (select value from json_each(?))",
+            (json.dumps([message_id for message_id, _ in sent]),),
+        )
+        for row in early:
+            await settle(conn, row["message_id"], now)
 
     async def _record_error(self, row: sqlite3.Row, exc: SendError) -> str:
         now = now_ms()

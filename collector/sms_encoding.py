@@ -39,9 +39,12 @@ class Encoding:
     segments: int
 
 
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character exists in the GSM-7 default alphabet or its extension table."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return GSM7_ALL.issuperset(text)
 
 
 def analyze(text: str, encoding: EncodingName | None = None) -> Encoding:
@@ -54,14 +57,17 @@ def analyze(text: str, encoding: EncodingName | None = None) -> Encoding:
     name: EncodingName = encoding or ("GSM-7" if gsm else "UCS-2")
     if name == "GSM-7" and not gsm:
         raise ValueError("text has characters outside GSM-7")
-    costs = [_cost(ch, name) for ch in text]
-    total = sum(costs)
+    # Counted with str methods, not per character: the scheduler counts every text it sends.
+    if name == "GSM-7":
+        total = len(text) + sum(text.count(ch) for ch in GSM7_EXTENSION)
+    else:
+        total = len(text.encode("utf-16-le")) // 2
     single, per_part = _LIMITS[name]
     if total == 0:
         return Encoding(name, 0, 0)
     if total <= single:
         return Encoding(name, total, 1)
-    return Encoding(name, total, _pack(costs, per_part))
+    return Encoding(name, total, _pack([_cost(ch, name) for ch in text], per_part))
 
 
 def _cost(ch: str, name: EncodingName) -> int:
