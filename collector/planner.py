@@ -35,6 +35,7 @@ POLL_SECONDS = 0.25
 EVENTS_PER_PASS = 5000
 CURSOR_EVENTS = "planner_events"
 CURSOR_TIES = "planner_ties"
+TIE_OVERLAP_MS = 5000
 
 
 async def active_automations(conn: aiosqlite.Connection, site_id: int) -> list[Automation]:
@@ -192,9 +193,11 @@ class Planner:
             "select id, contact_id from events where id > ? order by id limit ?",
             (after_event, EVENTS_PER_PASS),
         )
+        # Ties are read with an overlap: one made in the same millisecond as the last one seen
+        # may commit after this read. Planning a contact twice changes nothing.
         ties = await self.db.fetchall(
             "select contact_id, linked_at from contact_visitors where linked_at >= ?",
-            (ties_since,),
+            (ties_since - TIE_OVERLAP_MS,),
         )
         contacts = {r["contact_id"] for r in rows if r["contact_id"] is not None}
         contacts.update(t["contact_id"] for t in ties)
@@ -204,7 +207,7 @@ class Planner:
                 changed += await plan_contact(conn, contact_id, now)
         if rows or ties:
             last_event = rows[-1]["id"] if rows else after_event
-            last_tie = max((t["linked_at"] for t in ties), default=ties_since - 1)
+            last_tie = max([t["linked_at"] for t in ties] + [ties_since - 1])
             await self.db.executemany(
                 "insert into cursors (name, value) values (?, ?) "
                 "on conflict (name) do update set value = excluded.value",
