@@ -7,10 +7,14 @@ microseconds a text. So the work is split in two:
 - prepare, up to LOOKAHEAD before the due time: the full checks for the moment the text will
   go, then the rendered body and its tracked link are stored on the row, which stays
   `scheduled` with `prepared_at` set. Refusals and deferrals are written at once, with reasons.
-- hand off, at the due time: one set-based re-check (contact still active, automation and
-  template unchanged, no newer event of the contact, no other text sent to it, no new
-  suppression); rows that pass are claimed (`sending`) and handed to the sender in one go, and
-  the rest go back through the full checks. The outbox records the outcomes.
+- claim, up to CLAIM_AHEAD before the due time: one set-based re-check (contact still active,
+  automation and template unchanged, no newer event of the contact, no new suppression; a
+  prepared text already counts towards the cap). Rows that fail it go back through the full
+  checks; the rest get `claimed_at` and stay `scheduled`, so a STOP, a goal or a switched-off
+  automation still cancels them.
+- hand over, at the due time: one set-based look again marks what is still ours and whose
+  contact is still active `sending`, and the delivery workers hand it to the sender; the outbox
+  records the outcomes. Claims left by a process that died are released at start.
 
 Templates are still rendered "at send time" in the contract's sense: an edit after preparation
 sends the row back to be rendered again.
