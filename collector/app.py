@@ -14,17 +14,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from collector import api, demo, inbound, redirect
-from collector.attribution import run_attribution
-from collector.consent import run_expiry
+from collector.attribution import ATTRIBUTION_INTERVAL, attribute_pending
+from collector.consent import EXPIRY_INTERVAL_SECONDS, expire_pending
 from collector.db import Database
 from collector.errors import EXCEPTION_HANDLERS
 from collector.ingest import ingest, preflight
 from collector.instance import instance_key
 from collector.metrics import Metrics, MetricsMiddleware
 from collector.optin_guard import OptinGuard
+from collector.periodic import every
 from collector.planner import Planner
 from collector.ratelimit import RateLimiter
-from collector.retention import run_retention
+from collector.retention import INTERVAL_SECONDS, purge_old_events
 from collector.scheduler import Scheduler
 from collector.sending import Outbox, make_sender
 from collector.services import Services
@@ -95,9 +96,26 @@ def create_app(
         background = [
             asyncio.create_task(planner.run(), name="planner"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
-            asyncio.create_task(run_attribution(db), name="attribution"),
-            asyncio.create_task(run_retention(db, settings.event_retention_days), name="retention"),
-            asyncio.create_task(run_expiry(db, settings.optin_expiry_hours), name="optin-expiry"),
+            asyncio.create_task(
+                every(ATTRIBUTION_INTERVAL, lambda: attribute_pending(db), "purchases attributed"),
+                name="attribution",
+            ),
+            asyncio.create_task(
+                every(
+                    INTERVAL_SECONDS,
+                    lambda: purge_old_events(db, settings.event_retention_days),
+                    "anonymous events deleted by retention",
+                ),
+                name="retention",
+            ),
+            asyncio.create_task(
+                every(
+                    EXPIRY_INTERVAL_SECONDS,
+                    lambda: expire_pending(db, settings.optin_expiry_hours),
+                    "unconfirmed opt-ins expired",
+                ),
+                name="optin-expiry",
+            ),
         ]
         try:
             yield {"services": services}

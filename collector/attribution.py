@@ -18,7 +18,6 @@ committed), so the cursor does not pass a contactless purchase younger than `TIE
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -181,13 +180,3 @@ async def attribute_pending(db: Database, now: int | None = None) -> int:
             (CURSOR, cursor),
         )
     return credited
-
-
-async def run_attribution(db: Database, interval_seconds: float = ATTRIBUTION_INTERVAL) -> None:
-    """The background task: credit new purchases every few seconds."""
-    while True:
-        try:
-            await attribute_pending(db)
-        except Exception:
-            log.exception("attribution pass failed; will retry")
-        await asyncio.sleep(interval_seconds)

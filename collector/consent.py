@@ -14,7 +14,6 @@ clear, so they outlive erasure (CONTRACT "Contacts and consent").
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -281,15 +280,3 @@ async def expire(conn: aiosqlite.Connection, contact: Mapping[str, Any], now: in
         proof=Proof("system"),
         now=now,
     )
-
-
-async def run_expiry(db: Database, expiry_hours: int) -> None:
-    """Background task: expire unconfirmed opt-ins once a minute."""
-    while True:
-        try:
-            count = await expire_pending(db, expiry_hours)
-            if count:
-                log.info("expired %d unconfirmed opt-ins", count)
-        except Exception:
-            log.exception("opt-in expiry pass failed; will retry")
-        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)

@@ -34,14 +34,3 @@ async def purge_old_events(db: Database, retention_days: int, now_ms: int | None
         if deleted < CHUNK:
             return total
         await asyncio.sleep(0)
-
-
-async def run_retention(db: Database, retention_days: int) -> None:
-    while True:
-        try:
-            deleted = await purge_old_events(db, retention_days)
-            if deleted:
-                log.info("retention: deleted %d anonymous events", deleted)
-        except Exception:
-            log.exception("retention pass failed; will retry")
-        await asyncio.sleep(INTERVAL_SECONDS)
