@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collector.consent import HASHED_FIELDS
+
 ERROR = {
     "type": "object",
     "properties": {
@@ -147,26 +149,8 @@ CONSENT = {
     "type": "object",
     "description": "a consent ledger record; `hash` chains it to the one before (docs/contacts.md)",
     "properties": {
-        **{
-            name: {"type": ["string", "null"]}
-            for name in (
-                "kind",
-                "status",
-                "source",
-                "source_detail",
-                "phone",
-                "consent_text",
-                "page_url",
-                "ip",
-                "user_agent",
-                "keyword",
-                "inbound_message_id",
-                "visitor_id",
-                "event_uid",
-                "prev_hash",
-                "hash",
-            )
-        },
+        **{name: {"type": ["string", "null"]} for name in (*HASHED_FIELDS, "hash")},
+        # the ledger's own fields, then the ones that are not strings
         "id": {"type": "integer"},
         "contact_id": {"type": "integer"},
         "site_id": {"type": "integer"},
