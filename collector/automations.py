@@ -216,13 +216,8 @@ async def get_automation(db: Database, automation_id: int) -> Automation:
 async def list_automations(
     db: Database, site_id: int | None, limit: int, offset: int
 ) -> tuple[list[Automation], int]:
-    where = "where site_id = :site_id" if site_id is not None else ""
-    params = {"site_id": site_id, "limit": limit, "offset": offset}
-    rows = await db.fetchall(
-        f"select * from automations {where} order by id limit :limit offset :offset", params
-    )
-    total = await db.fetchone(f"select count(*) as n from automations {where}", params)
-    return [Automation.from_row(r) for r in rows], total["n"] if total else 0
+    rows, total = await db.page("automations", {"site_id": site_id}, "id", limit, offset)
+    return [Automation.from_row(r) for r in rows], total
 
 
 async def load_active_automations(db: Database, site_id: int | None = None) -> list[Automation]:

@@ -83,15 +83,10 @@ async def list_contacts(
     limit: int,
     offset: int,
 ) -> tuple[list[Contact], int]:
-    filters = {"site_id": site_id, "status": status, "phone": phone}
-    params = {name: value for name, value in filters.items() if value is not None}
-    where = " and ".join(["1 = 1", *(f"{name} = :{name}" for name in params)])  # fixed names
-    rows = await db.fetchall(
-        f"select * from contacts where {where} order by id desc limit :limit offset :offset",
-        {**params, "limit": limit, "offset": offset},
+    rows, total = await db.page(
+        "contacts", {"site_id": site_id, "status": status, "phone": phone}, "id desc", limit, offset
     )
-    total = await db.fetchone(f"select count(*) as n from contacts where {where}", params)
-    return [Contact.from_row(r) for r in rows], total["n"] if total else 0
+    return [Contact.from_row(r) for r in rows], total
 
 
 def consent_to_api(record: dict[str, Any]) -> dict[str, Any]:

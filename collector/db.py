@@ -158,6 +158,28 @@ class Database:
         rows = await self.reader.execute_fetchall(sql, params)
         return rows[0] if rows else None
 
+    async def page(
+        self,
+        table: str,
+        filters: dict[str, Any],
+        order: str,
+        limit: int,
+        offset: int,
+        columns: str = "*",
+    ) -> tuple[list[sqlite3.Row], int]:
+        """One page of `table` where each filter equals its value (None: no filter), and the
+        count of all matching rows. Table, column and order names come from the caller's code,
+        never from input; values are parameters."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        where = " and ".join(["1 = 1", *(f"{name} = :{name}" for name in params)])
+        rows = await self.fetchall(
+            f"select {columns} from {table} where {where} order by {order} "
+            "limit :limit offset :offset",
+            {**params, "limit": limit, "offset": offset},
+        )
+        total = await self.fetchone(f"select count(*) as n from {table} where {where}", params)
+        return rows, total["n"] if total else 0
+
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; returns the rows changed."""
         async with self.transaction() as conn:

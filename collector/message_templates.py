@@ -228,10 +228,5 @@ async def get_template(db: Database, template_id: int) -> Template:
 async def list_templates(
     db: Database, site_id: int | None, limit: int, offset: int
 ) -> tuple[list[Template], int]:
-    where = "where site_id = :site_id" if site_id is not None else ""
-    params = {"site_id": site_id, "limit": limit, "offset": offset}
-    rows = await db.fetchall(
-        f"select * from templates {where} order by id limit :limit offset :offset", params
-    )
-    total = await db.fetchone(f"select count(*) as n from templates {where}", params)
-    return [Template.from_row(r) for r in rows], total["n"] if total else 0
+    rows, total = await db.page("templates", {"site_id": site_id}, "id", limit, offset)
+    return [Template.from_row(r) for r in rows], total

@@ -215,9 +215,8 @@ async def get_site(db: Database, site_id: int) -> Site:
 
 
 async def list_sites(db: Database, limit: int, offset: int) -> tuple[list[Site], int]:
-    rows = await db.fetchall("select * from sites order by id limit ? offset ?", (limit, offset))
-    total = await db.fetchone("select count(*) as n from sites")
-    return [Site.from_row(r) for r in rows], total["n"] if total else 0
+    rows, total = await db.page("sites", {}, "id", limit, offset)
+    return [Site.from_row(r) for r in rows], total
 
 
 class SiteCache:

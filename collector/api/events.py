@@ -35,30 +35,18 @@ def event_to_api(row: sqlite3.Row) -> dict[str, Any]:
 async def list_events(request: Request) -> Response:
     svc = require_admin(request)
     page = page_of(request)
-    where, params = ["1 = 1"], {}
-    site_id = int_param(request, "site_id", None)
-    if site_id is not None:
-        where.append("site_id = :site_id")
-        params["site_id"] = site_id
-    contact_id = int_param(request, "contact_id", None)
-    if contact_id is not None:
-        where.append("contact_id = :contact_id")
-        params["contact_id"] = contact_id
+    filters: dict[str, object] = {
+        name: int_param(request, name, None) for name in ("site_id", "contact_id")
+    }
     for name in ("name", "visitor_id"):
-        value = request.query_params.get(name)
-        if value:
-            if len(value) > 64:
-                raise BadRequest(f"?{name} is too long", field=name)
-            where.append(f"{name} = :{name}")  # name comes from the fixed tuple above
-            params[name] = value
-    condition = " and ".join(where)
-    rows = await svc.db.fetchall(
-        f"select {COLUMNS} from events where {condition} order by at desc, id desc "
-        "limit :limit offset :offset",
-        {**params, "limit": page.per_page, "offset": page.offset},
+        value = request.query_params.get(name) or None
+        if value is not None and len(value) > 64:
+            raise BadRequest(f"?{name} is too long", field=name)
+        filters[name] = value
+    rows, total = await svc.db.page(
+        "events", filters, "at desc, id desc", page.per_page, page.offset, COLUMNS
     )
-    total = await svc.db.fetchone(f"select count(*) as n from events where {condition}", params)
-    return JSONResponse(page.answer([event_to_api(r) for r in rows], total["n"] if total else 0))
+    return JSONResponse(page.answer([event_to_api(r) for r in rows], total))
 
 
 async def read_event(request: Request) -> Response:

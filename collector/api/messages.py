@@ -22,16 +22,10 @@ async def list_messages(request: Request) -> Response:
         if value is not None and value not in allowed:
             raise BadRequest(f"?{name}={value!r} is not one of {', '.join(allowed)}", field=name)
         params[name] = value
-    params = {name: value for name, value in params.items() if value is not None}
-    # names come from the fixed tuples above, values are parameters
-    where = " and ".join(["1 = 1", *(f"{name} = :{name}" for name in params)])
-    rows = await svc.db.fetchall(
-        f"select * from messages where {where} order by created_at desc, id desc "
-        "limit :limit offset :offset",
-        {**params, "limit": page.per_page, "offset": page.offset},
+    rows, total = await svc.db.page(
+        "messages", params, "created_at desc, id desc", page.per_page, page.offset
     )
-    total = await svc.db.fetchone(f"select count(*) as n from messages where {where}", params)
-    return JSONResponse(page.answer([message_to_api(r) for r in rows], total["n"] if total else 0))
+    return JSONResponse(page.answer([message_to_api(r) for r in rows], total))
 
 
 async def read_message(request: Request) -> Response:
