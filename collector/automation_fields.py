@@ -106,19 +106,14 @@ def validate(data: dict[str, Any], current: dict[str, Any] | None) -> dict[str, 
     Cross-field rules are checked on the result of the change, so a PATCH of one field cannot
     leave the automation in a state a create would refuse.
     """
-    read_only = sorted(set(data) & set(READ_ONLY))
-    if read_only:
-        raise BadRequest(f"{read_only[0]} is read-only", field=read_only[0])
-    unknown = sorted(set(data) - set(EDITABLE))
-    if unknown:
-        raise BadRequest(
-            f"unknown field {unknown[0]!r}; automations have {', '.join(EDITABLE)}",
-            field=unknown[0],
-        )
-    if current is None:
-        for name in REQUIRED:
-            if name not in data:
-                raise BadRequest(f"{name} is required", field=name)
+    f.check_field_names(
+        data,
+        editable=EDITABLE,
+        read_only=READ_ONLY,
+        required=REQUIRED,
+        creating=current is None,
+        what="automations",
+    )
     cols: dict[str, Any] = {}
     if "site_id" in data:
         cols["site_id"] = f.check_int(data["site_id"], "site_id", minimum=1, maximum=2**62)

@@ -131,20 +131,14 @@ class Template:
 
 def validate(data: dict[str, Any], current: Template | None) -> dict[str, Any]:
     """Column values for a create (`current` None) or a partial update."""
-    fields = set(data)
-    read_only = sorted(fields & set(READ_ONLY + ("warnings",)))
-    if read_only:
-        raise BadRequest(f"{read_only[0]} is read-only", field=read_only[0])
-    unknown = sorted(fields - set(EDITABLE))
-    if unknown:
-        raise BadRequest(
-            f"unknown field {unknown[0]!r}; templates have {', '.join(EDITABLE)}",
-            field=unknown[0],
-        )
-    if current is None:
-        for name in EDITABLE:
-            if name not in data:
-                raise BadRequest(f"{name} is required", field=name)
+    f.check_field_names(
+        data,
+        editable=EDITABLE,
+        read_only=(*READ_ONLY, "warnings"),
+        required=EDITABLE,
+        creating=current is None,
+        what="templates",
+    )
     cols: dict[str, Any] = {}
     if "site_id" in data:
         site_id = f.check_int(data["site_id"], "site_id", minimum=1, maximum=2**62)

@@ -146,3 +146,27 @@ def path_matches(path: str, patterns: list[str]) -> bool:
 def is_alphanumeric_sender(sender: str | None) -> bool:
     """Vonage senders with letters cannot receive replies (no YES, no STOP by text)."""
     return bool(sender) and bool(ALPHANUMERIC_SENDER.search(sender or ""))
+
+
+def check_field_names(
+    data: dict[str, Any],
+    *,
+    editable: tuple[str, ...],
+    read_only: tuple[str, ...],
+    required: tuple[str, ...],
+    creating: bool,
+    what: str,
+) -> None:
+    """A resource's body names only fields it may set, and all required ones on create."""
+    given = sorted(set(data) & set(read_only))
+    if given:
+        raise BadRequest(f"{given[0]} is read-only", field=given[0])
+    unknown = sorted(set(data) - set(editable))
+    if unknown:
+        raise BadRequest(
+            f"unknown field {unknown[0]!r}; {what} have {', '.join(editable)}", field=unknown[0]
+        )
+    if creating:
+        for name in required:
+            if name not in data:
+                raise BadRequest(f"{name} is required", field=name)
