@@ -17,11 +17,9 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from collector.automations import create_automation
 from collector.cli_contacts import add_commands as add_contacts_commands
 from collector.db import Database, applied_migrations, migrate_file, migration_files
 from collector.errors import AppError
-from collector.message_templates import create_template
 from collector.settings import Settings, SettingsError
 from collector.site_fields import is_alphanumeric_sender
 from collector.sites import Site, create_site, get_site
@@ -193,6 +191,10 @@ DEMO_AUTOMATIONS = (
 
 async def ensure_demo_site(settings: Settings) -> Site:
     """The demo site for this URL, created on first run with a pricing path and automations."""
+    # Imported here: Jinja2 and the automation code are not needed by the other commands.
+    from collector.automations import create_automation
+    from collector.message_templates import create_template
+
     db = await Database.open(settings.db)
     try:
         row = await db.fetchone(
